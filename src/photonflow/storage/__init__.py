@@ -1,0 +1,1 @@
+"""The cluster file system: data server, client, discovery (PYME-compatible HTTP protocol)."""
