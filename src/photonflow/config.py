@@ -58,6 +58,9 @@ class Config:
         Address servers listen on. Anything but loopback needs ``token``.
     servers : tuple of str
         Static list of data server URLs (``http://host:port``) used in addition to discovery.
+    interfaces : tuple of str
+        Interface addresses mDNS (zeroconf) binds to, for announcing and browsing; empty = all interfaces.
+        ``127.0.0.1`` keeps discovery on this machine.
     advertise : {"zeroconf", "local", "none"}
         How a data server announces itself: mDNS plus the same-host registry, the registry only, or not at all.
     token : str or None
@@ -87,6 +90,7 @@ class Config:
     dataserver_port: int = DEFAULT_PORT
     bind: str = "127.0.0.1"
     servers: tuple[str, ...] = ()
+    interfaces: tuple[str, ...] = ()
     advertise: Advertise = "zeroconf"
     token: str | None = None
     chunk_size: int = 50
@@ -195,11 +199,11 @@ def _coerce(key: str, value: Any) -> Any:
     field_type = {f.name: f.type for f in dataclasses.fields(Config)}[key]
     if key == "dataserver_root":
         return Path(str(value)).expanduser()
-    if key == "servers":
+    if key in ("servers", "interfaces"):
         if isinstance(value, str):
             value = [s for s in value.replace(",", " ").split() if s]
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"'servers' must be a list of URLs, got {value!r}")
+            raise ConfigError(f"'{key}' must be a list, got {value!r}")
         return tuple(str(s).rstrip("/") for s in value)
     if field_type == "bool":
         if isinstance(value, bool):

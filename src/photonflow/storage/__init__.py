@@ -1,1 +1,36 @@
-"""The cluster file system: data server, client, discovery (PYME-compatible HTTP protocol)."""
+"""The cluster file system: data server, client, discovery (PYME-compatible HTTP protocol).
+
+Client API::
+
+    from photonflow.storage import ClusterClient
+    with ClusterClient("lab") as client:
+        client.put_file("run1/a.txt", b"...")
+"""
+
+from __future__ import annotations
+
+from photonflow.storage.client import (
+    ClusterClient,
+    ClusterURI,
+    DirectoryListing,
+    Entry,
+    FileStat,
+    ServerStatus,
+    format_uri,
+    parse_uri,
+)
+from photonflow.storage.discovery import ServerInfo, advertise, find_servers
+
+__all__ = [
+    "ClusterClient",
+    "ClusterURI",
+    "DirectoryListing",
+    "Entry",
+    "FileStat",
+    "ServerInfo",
+    "ServerStatus",
+    "advertise",
+    "find_servers",
+    "format_uri",
+    "parse_uri",
+]
