@@ -1,0 +1,87 @@
+"""Append endpoints ``PUT /__aggregate_<kind>/<path>`` (reference §1.10), as a small registry of handlers.
+
+Each handler is an object with ``kind`` (the part after ``__aggregate_``) and ``append(target, body, *, rel)``.
+Another kind (``h5r``, ``h5``) is added by writing a handler class and listing it in :func:`default_aggregators`.
+Dispatch is on the whole first path component, so ``__aggregate_h5r`` and ``__aggregate_h5`` never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+__all__ = ["AggregateHandler", "Aggregators", "TextAppend", "default_aggregators"]
+
+PREFIX = "__aggregate_"
+
+
+class AggregateHandler(Protocol):
+    """What an aggregate endpoint implements."""
+
+    kind: str
+
+    def append(self, target: str, body: bytes, *, rel: str) -> None:
+        """Append ``body`` (already gunzipped) to the file at absolute path ``target`` (``rel`` relative to root).
+
+        Parent directories exist when this is called. Raise ``ValueError`` for a body or path this kind cannot
+        take (answered 400), ``OSError`` for a storage failure (answered 500/507).
+        """
+        ...
+
+
+class _StripedLocks:
+    """A fixed set of locks chosen by path hash: bounded memory, unlike a per-file lock dict (S15)."""
+
+    def __init__(self, n: int = 64) -> None:
+        self._locks = [threading.Lock() for _ in range(n)]
+
+    def for_path(self, path: str) -> threading.Lock:
+        return self._locks[zlib.crc32(path.encode("utf-8", "surrogateescape")) % len(self._locks)]
+
+
+class TextAppend:
+    """``__aggregate_txt``: append raw bytes (writers bring their own newlines); one writer per file at a time."""
+
+    kind = "txt"
+
+    def __init__(self, *, fsync: bool) -> None:
+        self._fsync = fsync
+        self._locks = _StripedLocks()
+
+    def append(self, target: str, body: bytes, *, rel: str) -> None:
+        with self._locks.for_path(target):
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                view = memoryview(body)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+class Aggregators:
+    """Registry of aggregate handlers keyed by kind."""
+
+    def __init__(self, handlers: Iterable[AggregateHandler]) -> None:
+        self._by_kind: Mapping[str, AggregateHandler] = {h.kind: h for h in handlers}
+
+    def match(self, path: str) -> tuple[AggregateHandler, str] | None:
+        """For a decoded request path (no leading ``/``) starting with ``__aggregate``, the handler and the rest.
+
+        Returns ``None`` when no handler's prefix matches (answered 404).
+        """
+        head, _, rest = path.partition("/")
+        if not head.startswith(PREFIX):
+            return None
+        handler = self._by_kind.get(head.removeprefix(PREFIX))
+        return None if handler is None else (handler, rest)
+
+
+def default_aggregators(*, fsync: bool) -> Aggregators:
+    """The aggregate endpoints this server offers."""
+    return Aggregators([TextAppend(fsync=fsync)])

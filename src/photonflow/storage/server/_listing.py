@@ -1,0 +1,175 @@
+"""JSON directory listings with PYME's flag bits, cached and kept exact across writes.
+
+One rule decides the flags, for fresh and incremental listings alike (fixes reference §8 S5–S7):
+
+* directory: ``0x01``, plus ``0x02`` if it holds ``metadata.json``, plus ``0x04`` if it holds ``events.json``;
+  its size is its number of entries (no ``.``/``..``);
+* a file named ``*.h5`` (a single-file series, always complete): ``0x02 | 0x04`` with its byte size;
+* any other file: ``0`` with its byte size (64-bit).
+
+A cached listing is re-read when the directory's mtime changes, and updated in place by the server's own writes,
+so a listing is correct immediately after any PUT, mkdir or append made through this server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+from collections import OrderedDict
+
+__all__ = ["DIRECTORY", "SERIES", "SERIES_COMPLETE", "Listings", "entry_for", "flags_for_dir"]
+
+DIRECTORY = 0x01
+SERIES = 0x02
+SERIES_COMPLETE = 0x04
+
+Entry = tuple[int, int]
+
+
+def flags_for_dir(path: str) -> int:
+    """Flag bits of the directory at ``path``."""
+    flags = DIRECTORY
+    if os.path.exists(os.path.join(path, "metadata.json")):
+        flags |= SERIES
+    if os.path.exists(os.path.join(path, "events.json")):
+        flags |= SERIES_COMPLETE
+    return flags
+
+
+def _file_flags(name: str) -> int:
+    return SERIES | SERIES_COMPLETE if name.endswith(".h5") else 0
+
+
+def entry_for(path: str, name: str, st: os.stat_result, count_dir: int | None = None) -> tuple[str, Entry]:
+    """The listing key and ``[type, size]`` of one directory entry."""
+    if stat.S_ISDIR(st.st_mode):
+        count = count_dir if count_dir is not None else _count(path)
+        return name + "/", (flags_for_dir(path), count)
+    return name, (_file_flags(name), st.st_size)
+
+
+def _count(path: str) -> int:
+    try:
+        with os.scandir(path) as it:
+            return sum(1 for _ in it)
+    except OSError:
+        return 0
+
+
+class _Cached:
+    __slots__ = ("entries", "json", "mtime_ns")
+
+    def __init__(self, entries: dict[str, Entry], mtime_ns: int) -> None:
+        self.entries = entries
+        self.mtime_ns = mtime_ns
+        self.json: bytes | None = None
+
+
+class Listings:
+    """Per-directory listing cache (LRU, bounded), safe to share between connection threads.
+
+    Parameters
+    ----------
+    hidden : set of str
+        Absolute paths never listed (the server's work directory).
+    max_dirs : int
+        Directories kept in the cache.
+    """
+
+    def __init__(self, *, hidden: set[str], max_dirs: int = 256) -> None:
+        self._hidden = hidden
+        self._max = max_dirs
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        # Bumped by every change the server makes; a scan that overlapped a change is not cached, because a
+        # directory mtime can stay the same across two changes within one clock tick.
+        self._changes = 0
+
+    def listing_json(self, path: str) -> bytes:
+        """The JSON listing of directory ``path`` (absolute).
+
+        Raises
+        ------
+        OSError
+            The directory cannot be read (missing: ``FileNotFoundError``).
+        """
+        mtime = os.stat(path).st_mtime_ns
+        with self._lock:
+            cached = self._cache.get(path)
+            if cached is not None and cached.mtime_ns == mtime:
+                self._cache.move_to_end(path)
+                if cached.json is None:
+                    cached.json = json.dumps(cached.entries, separators=(",", ":")).encode()
+                return cached.json
+        with self._lock:
+            changes = self._changes
+        entries = self._scan(path)
+        fresh = _Cached(entries, mtime)
+        fresh.json = json.dumps(entries, separators=(",", ":")).encode()
+        with self._lock:
+            if changes != self._changes:
+                return fresh.json
+            self._cache[path] = fresh
+            self._cache.move_to_end(path)
+            while len(self._cache) > self._max:
+                self._cache.popitem(last=False)
+        return fresh.json
+
+    def _scan(self, path: str) -> dict[str, Entry]:
+        entries: dict[str, Entry] = {}
+        with os.scandir(path) as it:
+            for item in it:
+                full = item.path
+                if full in self._hidden:
+                    continue
+                try:
+                    st = item.stat()  # follows symlinks; a broken one is skipped below
+                except OSError:
+                    continue  # vanished or dangling entry: leave it out (S7), never fail the listing
+                with self._lock:
+                    known = self._cache.get(full)
+                    count = len(known.entries) if known is not None and known.mtime_ns == st.st_mtime_ns else None
+                key, value = entry_for(full, item.name, st, count)
+                entries[key] = value
+        return entries
+
+    def note_entry(self, path: str) -> None:
+        """Record that ``path`` (a file or directory) was created or grew, updating its parent's cached listing.
+
+        The parent directory's own parent is refreshed too, since the parent's size and flags changed.
+        """
+        with self._lock:
+            self._changes += 1
+        parent, name = os.path.split(path)
+        self._refresh_entry(parent, name)
+        grand, parent_name = os.path.split(parent)
+        if parent_name:
+            self._refresh_entry(grand, parent_name)
+
+    def _refresh_entry(self, parent: str, name: str) -> None:
+        full = os.path.join(parent, name)
+        try:
+            st = os.stat(full)
+            parent_mtime = os.stat(parent).st_mtime_ns
+        except OSError:
+            self.forget(parent)
+            return
+        with self._lock:
+            cached = self._cache.get(parent)
+            own = self._cache.get(full)
+            count = len(own.entries) if own is not None and own.mtime_ns == st.st_mtime_ns else None
+        if cached is None:
+            return
+        key, value = entry_for(full, name, st, count)
+        with self._lock:
+            cached.entries[key] = value
+            cached.json = None
+            cached.mtime_ns = parent_mtime
+
+    def forget(self, path: str) -> None:
+        """Drop the cached listing of directory ``path``."""
+        with self._lock:
+            self._changes += 1
+            self._cache.pop(path, None)

@@ -1,0 +1,146 @@
+"""Atomic, exclusive write-once file creation (fixes reference §8 S1).
+
+The body is streamed into a temporary file in the server's work directory (same file system as the root, hidden
+from listings), optionally fsynced, made read-only, then published with ``os.link`` — which fails with ``EEXIST``
+if the name is taken, so exactly one of several concurrent writers wins and no reader ever sees a partial file.
+A crash or a vanished client leaves at most an orphan temporary file, removed when the server next starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import os
+import shutil
+import threading
+from collections.abc import Iterable
+
+__all__ = ["TempFile", "WorkDir"]
+
+
+class WorkDir:
+    """The server's scratch directory for temporary files.
+
+    Parameters
+    ----------
+    path : str
+        Absolute path of the directory (created if missing); it must be on the same file system as the root.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+        self._prefix = f"{os.getpid()}-"
+
+    def remove_orphans(self) -> int:
+        """Delete temporary files left by processes that no longer run; return how many were removed."""
+        removed = 0
+        for name in os.listdir(self.path):
+            pid_text = name.partition("-")[0]
+            if pid_text.isdigit() and int(pid_text) != os.getpid() and _alive(int(pid_text)):
+                continue
+            target = os.path.join(self.path, name)
+            with contextlib.suppress(OSError):
+                if os.path.isdir(target) and not os.path.islink(target):
+                    shutil.rmtree(target)
+                else:
+                    os.unlink(target)
+                removed += 1
+        return removed
+
+    def new_temp(self, *, fsync: bool) -> TempFile:
+        """Open a fresh temporary file for writing."""
+        with self._lock:
+            n = next(self._counter)
+        return TempFile(os.path.join(self.path, f"{self._prefix}{n}"), fsync=fsync)
+
+    def remove_own(self) -> None:
+        """Delete this process's temporary files (at shutdown)."""
+        for name in os.listdir(self.path):
+            if name.startswith(self._prefix):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.path, name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TempFile:
+    """A temporary file being filled; :meth:`publish` links it to its final name, :meth:`discard` drops it."""
+
+    def __init__(self, path: str, *, fsync: bool) -> None:
+        self.path = path
+        self.size = 0
+        self._fsync = fsync
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append ``data``."""
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+            self.size += n
+
+    def write_all(self, pieces: Iterable[bytes | memoryview]) -> None:
+        """Append every piece."""
+        for piece in pieces:
+            self.write(piece)
+
+    def publish(self, final: str) -> None:
+        """Make the content durable (if configured), read-only, and visible at ``final``.
+
+        Raises
+        ------
+        FileExistsError
+            ``final`` exists (another writer won); the temporary file is discarded.
+        """
+        assert self._fd is not None
+        try:
+            os.fchmod(self._fd, 0o444)
+            if self._fsync:
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+            os.link(self.path, final)
+            if self._fsync:
+                _fsync_dir(os.path.dirname(final))
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Close and delete the temporary file (idempotent)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        try:
+            os.unlink(self.path)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+
+    def __enter__(self) -> TempFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

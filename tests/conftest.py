@@ -1,0 +1,116 @@
+"""Shared fixtures: in-process and subprocess data servers on loopback.
+
+``dataserver(root=None, *, cluster="test", token=None, **kw)`` starts a server in this process (stopped at
+teardown); ``dataserver_process(root=None, *, cluster="test", token=None, args=())`` runs
+``python -m photonflow dataserver ... --port 0 --advertise none`` and returns a handle with ``url``, ``port``,
+``root``, ``proc``, ``kill()`` and ``terminate()`` (killed at teardown, never left behind).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from photonflow.storage.server import RunningServer, start_server
+
+_LISTENING = re.compile(r"photonflow dataserver listening on (http://\S+):(\d+) cluster=(\S+) root=(.*)$")
+_START_TIMEOUT_S = 30.0
+
+
+@pytest.fixture
+def dataserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RunningServer]]:
+    """Factory starting in-process data servers on 127.0.0.1 port 0; all are stopped at teardown."""
+    started: list[RunningServer] = []
+
+    def factory(root: Path | None = None, *, cluster: str = "test", token: str | None = None,
+                **kw: Any) -> RunningServer:
+        srv = start_server(root if root is not None else tmp_path_factory.mktemp("dataserver"), cluster=cluster,
+                           token=token, **kw)
+        started.append(srv)
+        return srv
+
+    yield factory
+    for srv in started:
+        srv.stop(grace=2)
+
+
+@dataclasses.dataclass
+class DataServerProcess:
+    """A data server running as ``python -m photonflow dataserver`` in a child process."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    port: int
+    root: Path
+    cluster: str
+
+    def kill(self) -> None:
+        """SIGKILL the server and reap it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 20) -> int:
+        """SIGTERM the server, wait for it to exit, return its exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout=timeout)
+
+
+@pytest.fixture
+def dataserver_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., DataServerProcess]]:
+    """Factory starting data server subprocesses (port 0, no advertising); all are killed at teardown."""
+    started: list[DataServerProcess] = []
+
+    def factory(root: Path | None = None, *, cluster: str = "test", token: str | None = None,
+                args: Sequence[str] = ()) -> DataServerProcess:
+        root = root if root is not None else tmp_path_factory.mktemp("dataserver")
+        cmd = [sys.executable, "-m", "photonflow", "dataserver", "--root", str(root), "--cluster", cluster,
+               "--port", "0", "--advertise", "none", "--config", os.devnull, *args]
+        if token is not None:
+            cmd += ["--token", token]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTONFLOW_")}
+        log_path = tmp_path_factory.mktemp("dataserver-log") / "stderr.log"
+        with open(log_path, "w") as log:  # a file, not a pipe: a chatty server must never block on stderr
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        handle = _wait_listening(proc, root, cluster, log_path)
+        started.append(handle)
+        return handle
+
+    yield factory
+    for handle in started:
+        handle.kill()
+        if handle.proc.stdout is not None:
+            handle.proc.stdout.close()
+
+
+def _wait_listening(proc: subprocess.Popen[str], root: Path, cluster: str, log_path: Path) -> DataServerProcess:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=0.2):
+                if proc.poll() is not None:
+                    break
+                continue
+            line = proc.stdout.readline()
+            if not line:
+                break
+            match = _LISTENING.match(line.strip())
+            if match:
+                url = f"{match.group(1)}:{match.group(2)}"
+                return DataServerProcess(proc=proc, url=url, port=int(match.group(2)), root=root, cluster=cluster)
+    proc.kill()
+    proc.communicate(timeout=10)
+    raise RuntimeError(f"data server did not start within {_START_TIMEOUT_S} s; stderr:\n{log_path.read_text()}")
