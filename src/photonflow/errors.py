@@ -16,6 +16,7 @@ exception a caller would naturally catch, so both ``except photonflow.errors.Not
     ├── FormatError                 (ValueError)    a file or frame is malformed, truncated or unsupported
     ├── AnalysisError               (RuntimeError)  localization/recipe failures a user can act on
     └── HPCError                    (RuntimeError)  batch-processing (Process/MPI/checkpoint) failures
+        └── ComputeInterruptedError                 a signal stopped a run early; re-run to resume
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "AccessDeniedError",
     "AlreadyExistsError",
     "AnalysisError",
+    "ComputeInterruptedError",
     "ConfigError",
     "FormatError",
     "HPCError",
@@ -82,3 +84,12 @@ class AnalysisError(PhotonflowError, RuntimeError):
 
 class HPCError(PhotonflowError, RuntimeError):
     """A batch computation (Process, MPI, checkpoint) failed."""
+
+
+class ComputeInterruptedError(HPCError):
+    """A signal (SIGTERM, SIGUSR1) stopped a batch run after a clean checkpoint; running it again resumes it.
+
+    ``exit_code`` (75, ``EX_TEMPFAIL``) is what a job script should exit with, so a scheduler can requeue it.
+    """
+
+    exit_code = 75
