@@ -6,6 +6,7 @@ exception a caller would naturally catch, so both ``except photonflow.errors.Not
 
     PhotonflowError
     ├── ConfigError                 (ValueError)    bad or contradictory configuration
+    │   └── RecipeError                                 a recipe is malformed: unknown module, bad field, cycle
     ├── StorageError                (OSError)       anything that goes wrong talking to the cluster
     │   ├── NotFoundError           (FileNotFoundError)
     │   ├── AlreadyExistsError      (FileExistsError)   write-once: the name is taken
@@ -33,6 +34,7 @@ __all__ = [
     "NotFoundError",
     "PhotonflowError",
     "ProtocolError",
+    "RecipeError",
     "ServerUnavailableError",
     "StorageError",
 ]
@@ -93,3 +95,23 @@ class ComputeInterruptedError(HPCError):
     """
 
     exit_code = 75
+
+
+class RecipeError(ConfigError):
+    """A recipe is invalid: unknown module or field, a bad parameter value, a missing input, or a cycle.
+
+    ``module_index`` (1-based position in the recipe), ``module_name`` and ``field`` say where, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        module_index: int | None = None,
+        module_name: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.module_index = module_index
+        self.module_name = module_name
+        self.field = field
