@@ -68,6 +68,8 @@ def flat_attrs(parameters: Mapping[str, Any], *, prefix: str = "") -> dict[str, 
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             out.update(flat_attrs(value, prefix=f"{name}/"))
+        elif isinstance(value, list | tuple) and value and all(isinstance(v, Mapping) for v in value):
+            out.update(flat_attrs({str(i): v for i, v in enumerate(value)}, prefix=f"{name}/"))
         elif value is None:
             out[name] = "None"
         elif isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
