@@ -191,7 +191,7 @@ class DataService:
                                          started=self._started))
         if target.path.startswith("__glob"):
             return _json(self._glob(target.query))
-        path = os.path.join(self.root, target.rel)
+        path = os.path.join(self.root, target.rel) if target.rel else self.root
         if not is_inside(self.root, path):
             raise HttpError(403, f"/{target.rel} resolves outside the served root")
         try:
