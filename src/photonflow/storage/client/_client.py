@@ -255,12 +255,12 @@ class ClusterClient:
 
     def _list_one(self, server: ServerInfo, directory: str, *, fresh: bool = False) -> dict[str, Entry] | None:
         """One server's listing of ``directory`` (``None``: not there); raises ServerUnavailableError."""
+        if self._is_down(server.url):
+            raise ServerUnavailableError(f"{server.url} failed recently; skipped for {_DOWN_S:g} s")
         key = (server.url, directory)
         cached = self._listings.get(key)
         if cached is not None and not fresh and time.monotonic() - cached[0] <= self._ttl:
             return cached[1]
-        if self._is_down(server.url):
-            raise ServerUnavailableError(f"{server.url} failed recently; skipped for {_DOWN_S:g} s")
         started = time.monotonic()
         response = self._request(
             server.url, "GET", quote_path(directory), path=directory, timeout=self._listing_timeout
