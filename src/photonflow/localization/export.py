@@ -34,6 +34,7 @@ __all__ = [
     "THUNDERSTORM_COLUMNS",
     "picasso_yaml_path",
     "read_picasso_hdf5",
+    "read_results",
     "read_thunderstorm_csv",
     "write_picasso_hdf5",
     "write_thunderstorm_csv",
@@ -310,3 +311,64 @@ def _check_table(table: np.ndarray) -> None:
     missing = [n for n in LOCALIZATION_DTYPE.names or () if n not in names]
     if missing:
         raise ValueError(f"export needs a results table (LOCALIZATION_DTYPE); missing column(s) {missing}")
+
+
+def read_results(path: str | PathLike[str], *, pixel_size_nm: float | None = None) -> np.ndarray:
+    """Read a results table from any supported file, chosen by extension.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        ``.npy`` (a saved results table, or any structured array with ``frame``, ``x``, ``y``), ``.csv``
+        (ThunderSTORM), ``.hdf5``/``.hdf`` (Picasso, with its YAML) or ``.h5r`` (table ``FitResults``, either a
+        results table or PYME's ``FitResults`` records, converted with the file's metadata).
+    pixel_size_nm : float, optional
+        Camera pixel size for Picasso files without a YAML ``Pixelsize``, or PYME files without ``voxelsize``.
+
+    Returns
+    -------
+    table : structured ndarray
+
+    Raises
+    ------
+    FormatError
+        If the extension is unknown or the file does not hold a localization table.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            table = np.load(p, allow_pickle=False)
+        except ValueError as exc:
+            raise FormatError(f"{p}: not a plain .npy array ({exc})") from exc
+        names = table.dtype.names or ()
+        if not {"frame", "x", "y"} <= set(names):
+            raise FormatError(f"{p}: the array has columns {list(names)}; a results table needs frame, x, y (nm)")
+        return np.asarray(table)
+    if suffix == ".csv":
+        return read_thunderstorm_csv(p)
+    if suffix in (".hdf5", ".hdf"):
+        return read_picasso_hdf5(p, pixel_size_nm=pixel_size_nm)[0]
+    if suffix == ".h5r":
+        return _read_h5r(p, pixel_size_nm)
+    raise FormatError(f"{p}: unknown results format {suffix!r}; use .npy, .csv (ThunderSTORM), .hdf5 (Picasso), .h5r")
+
+
+def _read_h5r(path: Path, pixel_size_nm: float | None) -> np.ndarray:
+    from photonflow.formats.h5r import read_metadata, read_table
+    from photonflow.formats.pyme_fitresults import from_pyme_fitresults
+
+    records = read_table(path, "FitResults")
+    names = records.dtype.names or ()
+    if {"frame", "x", "y"} <= set(names):
+        return records
+    metadata = read_metadata(path)
+    px = pixel_size_nm
+    if px is None:
+        px = metadata.pixel_size_nm[0] if "voxelsize.x" in metadata else None
+    if px is None:
+        raise FormatError(f"{path}: no voxelsize.x in the metadata; pass the camera pixel size")
+    # Photon counts need the camera gain; without it they stay in ADU-derived units, which rendering ignores.
+    epc = float(metadata.get("Camera.ElectronsPerCount", 1.0))
+    gain = float(metadata.get("Camera.TrueEMGain", 1.0))
+    return from_pyme_fitresults(records, pixel_size_nm=px, electrons_per_count=epc, true_em_gain=gain)
