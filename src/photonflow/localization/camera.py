@@ -101,7 +101,9 @@ class Camera:
             ``dark_map``, ``flat_map``, ``variance_map`` already loaded for the map IDs the metadata names (I/O
             stays with the caller).
         """
-        missing = [k for k in ("Camera.ElectronsPerCount", "Camera.ReadNoise", "Camera.NoiseFactor") if k not in metadata]
+        missing = [
+            k for k in ("Camera.ElectronsPerCount", "Camera.ReadNoise", "Camera.NoiseFactor") if k not in metadata
+        ]
         if missing:
             raise AnalysisError(f"series metadata lacks {', '.join(missing)}; add them (see compute.md §3.1)")
         unknown = set(maps) - {"dark_map", "flat_map", "variance_map"}
@@ -113,7 +115,9 @@ class Camera:
             em_gain=float(metadata.get("Camera.TrueEMGain", 1.0)),
             read_noise=float(metadata["Camera.ReadNoise"]),
             noise_factor=float(metadata["Camera.NoiseFactor"]),
-            **maps,
+            dark_map=maps.get("dark_map"),
+            flat_map=maps.get("flat_map"),
+            variance_map=maps.get("variance_map"),
         )
 
     def to_metadata(self) -> dict[str, float]:
@@ -174,5 +178,5 @@ class Camera:
         noise model (compute.md §3.2 step 3).
         """
         if read_variance is None:
-            read_variance = self.read_variance(expected.shape)  # type: ignore[arg-type]
+            read_variance = self.read_variance((expected.shape[-2], expected.shape[-1]))
         return np.float32(self.noise_factor**2) * np.maximum(expected, 1.0, dtype=np.float32) + read_variance

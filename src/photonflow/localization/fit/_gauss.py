@@ -16,9 +16,7 @@ _SQRT2PI = math.sqrt(2.0 * math.pi)
 
 
 @numba.njit(cache=True, nogil=True)
-def integrated_gaussian_1d(
-    x0: float, sigma: float, n: int, e: np.ndarray, de: np.ndarray, ds: np.ndarray
-) -> None:
+def integrated_gaussian_1d(x0: float, sigma: float, n: int, e: np.ndarray, de: np.ndarray, ds: np.ndarray) -> None:
     """Fill ``e[j]`` (fraction of a unit Gaussian at ``x0`` in pixel j), ``de = ∂e/∂x0`` and ``ds = ∂e/∂σ``."""
     inv = 1.0 / (_SQRT2 * sigma)
     inv2s2 = 0.5 / (sigma * sigma)
