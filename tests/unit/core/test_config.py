@@ -79,3 +79,9 @@ def test_cli_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert excinfo.value.code == 0
     assert "photonflow" in capsys.readouterr().out
+
+
+def test_mdns_interfaces_from_environment() -> None:
+    config = load_config(paths=[], environ={"PHOTONFLOW_INTERFACES": "127.0.0.1, 10.0.0.2"})
+    assert config.interfaces == ("127.0.0.1", "10.0.0.2")
+    assert load_config(paths=[], environ={}).interfaces == ()
