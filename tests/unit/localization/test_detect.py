@@ -49,11 +49,11 @@ def test_bandpass_noise_gain_is_the_filtered_noise_sd() -> None:
 
 
 def test_debounce_keeps_brightest_of_close_pair() -> None:
-    mu = 10.0 + integrated_gaussian_image((32, 32), np.array([15.0, 18.5]), np.array([15.5, 15.5]),
-                                          np.array([3000.0, 1500.0]), sigma=1.0)  # fmt: skip
-    frame = mu.astype(np.float32)  # noiseless: two maxima 3.5 px apart
+    mu = 10.0 + integrated_gaussian_image((32, 32), np.array([15.0, 19.5]), np.array([15.5, 15.5]),
+                                          np.array([3000.0, 2500.0]), sigma=1.0)  # fmt: skip
+    frame = mu.astype(np.float32)  # noiseless: two maxima 4.5 px apart
     assert len(detect(frame, camera=Camera(), background=10.0, threshold=3.0, min_distance=0.0)) == 2
-    kept = detect(frame, camera=Camera(), background=10.0, threshold=3.0, min_distance=4.0)
+    kept = detect(frame, camera=Camera(), background=10.0, threshold=3.0, min_distance=5.0)
     assert len(kept) == 1 and abs(kept.cols[0] - 14.5) < 0.5
 
 
