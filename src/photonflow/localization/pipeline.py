@@ -142,7 +142,7 @@ class _Engine:
             out["bg_err"] = err[:, 3]
             out["sigma_err"] = err[:, 4] * ps
             out["loglik"] = r.loglik
-            out["chi2"] = r.chi2
+            out["chi2"] = r.chi2 / f**2  # so that a good fit reads ≈ 1 on an EMCCD too
             out["iterations"] = r.iterations
             out["converged"] = r.converged
         else:
