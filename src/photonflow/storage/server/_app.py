@@ -277,10 +277,11 @@ class DataService:
 
     def _make_parents(self, final: str, target: Target) -> None:
         parent = os.path.dirname(final)
-        try:
-            os.makedirs(parent, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise HttpError(409, f"a parent of /{target.rel} is a file, not a directory") from None
+        if not os.path.isdir(parent):
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise HttpError(409, f"a parent of /{target.rel} is a file, not a directory") from None
         if not is_inside(self.root, parent):
             raise HttpError(403, f"/{target.rel} resolves outside the served root")
 

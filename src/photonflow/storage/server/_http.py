@@ -139,10 +139,11 @@ class Connection:
         self._chunk = memoryview(bytearray(_RECV_CHUNK))
 
     def _fill(self) -> bool:
-        data = self.sock.recv(_RECV_CHUNK)
-        if not data:
+        # recv_into a reused buffer: recv(n) would allocate (and shrink) an n-byte object per call.
+        got = self.sock.recv_into(self._chunk, 65536)
+        if not got:
             return False
-        self._buf += data
+        self._buf += self._chunk[:got]
         return True
 
     def read_request(self) -> Request | None:

@@ -50,6 +50,10 @@ def entry_for(path: str, name: str, st: os.stat_result, count_dir: int | None = 
     return name, (_file_flags(name), st.st_size)
 
 
+def _encode_item(key: str, value: Entry) -> bytes:
+    return json.dumps({key: value}, separators=(",", ":")).encode()[1:-1]
+
+
 def _count(path: str) -> int:
     try:
         with os.scandir(path) as it:
@@ -121,19 +125,23 @@ class Listings:
         entries: dict[str, Entry] = {}
         with os.scandir(path) as it:
             for item in it:
-                full = item.path
-                if full in self._hidden:
-                    continue
                 try:
-                    st = item.stat()  # follows symlinks; a broken one is skipped below
+                    st = item.stat()  # follows symlinks; a dangling one raises and is left out
                 except OSError:
                     continue  # vanished or dangling entry: leave it out (S7), never fail the listing
-                with self._lock:
-                    known = self._cache.get(full)
-                    count = len(known.entries) if known is not None and known.mtime_ns == st.st_mtime_ns else None
-                key, value = entry_for(full, item.name, st, count)
-                entries[key] = value
+                if stat.S_ISDIR(st.st_mode):
+                    if item.path in self._hidden:
+                        continue
+                    key, value = entry_for(item.path, item.name, st, self._known_count(item.path, st))
+                    entries[key] = value
+                else:
+                    entries[item.name] = (_file_flags(item.name), st.st_size)
         return entries
+
+    def _known_count(self, path: str, st: os.stat_result) -> int | None:
+        with self._lock:
+            known = self._cache.get(path)
+            return len(known.entries) if known is not None and known.mtime_ns == st.st_mtime_ns else None
 
     def note_entry(self, path: str) -> None:
         """Record that ``path`` (a file or directory) was created or grew, updating its parent's cached listing.
@@ -149,6 +157,9 @@ class Listings:
             self._refresh_entry(grand, parent_name)
 
     def _refresh_entry(self, parent: str, name: str) -> None:
+        with self._lock:
+            if parent not in self._cache:
+                return
         full = os.path.join(parent, name)
         try:
             st = os.stat(full)
@@ -156,17 +167,21 @@ class Listings:
         except OSError:
             self.forget(parent)
             return
+        key, value = entry_for(full, name, st, self._known_count(full, st))
         with self._lock:
             cached = self._cache.get(parent)
-            own = self._cache.get(full)
-            count = len(own.entries) if own is not None and own.mtime_ns == st.st_mtime_ns else None
-        if cached is None:
-            return
-        key, value = entry_for(full, name, st, count)
-        with self._lock:
+            if cached is None:
+                return
+            is_new = key not in cached.entries
             cached.entries[key] = value
-            cached.json = None
             cached.mtime_ns = parent_mtime
+            if is_new and cached.json is not None:
+                # Appending to the serialised form keeps a listing after each PUT into a huge directory O(copy)
+                # instead of O(re-encode).
+                sep = b"," if len(cached.entries) > 1 else b""
+                cached.json = cached.json[:-1] + sep + _encode_item(key, value) + b"}"
+            else:
+                cached.json = None
 
     def forget(self, path: str) -> None:
         """Drop the cached listing of directory ``path``."""
