@@ -221,10 +221,10 @@ class Bounds(Converter):
 
 
 class RangeMap(Converter):
-    """A mapping ``column: [min, max]``; either bound may be ``null`` (unbounded); ``min ≤ max``."""
+    """A mapping ``column: [min, max]``; one bound may be ``null`` (unbounded); ``min ≤ max``."""
 
     expected = "a mapping of column name to [min, max]"
-    item_expected = "[min, max] (numbers or null, min ≤ max)"
+    item_expected = "[min, max] (numbers, min ≤ max; null for an open side)"
 
     def convert(self, value: Any, path: str) -> dict[str, tuple[float | None, float | None]]:
         if value is None:
@@ -246,7 +246,7 @@ class RangeMap(Converter):
                 else:
                     pair.append(float(bound))
             lo, hi = pair
-            if lo is not None and hi is not None and lo > hi:
+            if (lo is None and hi is None) or (lo is not None and hi is not None and lo > hi):
                 raise FieldError(sub, self.item_expected, bounds)
             out[key] = (lo, hi)
         return out

@@ -153,7 +153,8 @@ def _write_plain_csv(table: np.ndarray, path: Path) -> None:
 class SaveHDF(OutputModule):
     """Write a table to HDF5: a PYME ``.h5r`` results file, or a Picasso ``.hdf5`` (+ ``.yaml``) file.
 
-    ``format: auto`` chooses by extension (``.h5r``/``.hdf`` → h5r, ``.hdf5`` → picasso). For h5r, ``layout: pyme``
+    ``format: auto`` chooses by extension (``.h5r`` → h5r, ``.hdf5``/``.hdf`` → picasso, as
+    :func:`photonflow.localization.export.read_results` reads them). For h5r, ``layout: pyme``
     converts a localization table to PYME's ``FitResults`` records (needs ``pixel_size_nm``) so PYME opens it;
     ``native`` stores the table's own columns. Picasso needs ``pixel_size_nm``; its frame size defaults to the
     smallest that holds every localization.
@@ -178,7 +179,7 @@ class SaveHDF(OutputModule):
         flavour = self._flavour()
         if flavour is None:
             raise FieldError(
-                "format", "'h5r' or 'picasso' when the file pattern ends neither in .h5r/.hdf nor .hdf5", self.format
+                "format", "'h5r' or 'picasso' when the file pattern ends neither in .h5r nor .hdf5/.hdf", self.format
             )
         if (flavour == "picasso" or self.layout == "pyme") and self.pixel_size_nm is None:
             raise FieldError("pixel_size_nm", f"a number > 0 for {flavour} output in {self.layout} layout", None)
@@ -187,7 +188,7 @@ class SaveHDF(OutputModule):
         if self.format != "auto":
             return self.format
         suffix = Path(self.file_pattern).suffix.lower()
-        return {".h5r": "h5r", ".hdf": "h5r", ".hdf5": "picasso"}.get(suffix)
+        return {".h5r": "h5r", ".hdf": "picasso", ".hdf5": "picasso"}.get(suffix)
 
     def save(self, inputs: Mapping[str, Any], context: Mapping[str, str]) -> list[Path]:
         table = require_table(inputs["input"], f"input '{self.input}'")

@@ -10,6 +10,7 @@ import numpy as np
 
 from photonflow.errors import RecipeError
 from photonflow.localization.drift import apply_drift, estimate_drift
+from photonflow.localization.filters import PYME_ALIASES, apply_filters
 from photonflow.recipes.expression import Expression
 from photonflow.recipes.modules import ProcessingModule, register
 from photonflow.recipes.params import (
@@ -47,7 +48,8 @@ class FilterTable(ProcessingModule):
     """Keep the rows whose columns all lie within ranges.
 
     Each entry of ``filters`` is ``column: [min, max]`` with both bounds inclusive; ``null`` leaves a side open.
-    Rows whose value is NaN in a filtered column are dropped.
+    Rows whose value is NaN in a filtered column are dropped. PYME's column names are accepted (``error_x`` →
+    ``x_err``, ``sig`` → ``sigma``, ``t`` → ``frame``); see :mod:`photonflow.localization.filters`.
     """
 
     name = "FilterTable"
@@ -60,17 +62,9 @@ class FilterTable(ProcessingModule):
     )
 
     def apply(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        table = require_table(inputs["input"], f"input '{self.input}'", tuple(self.filters))
-        keep = np.ones(table.shape[0], dtype=bool)
-        for column, (lo, hi) in self.filters.items():
-            values = table[column]
-            if lo is not None:
-                keep &= values >= lo
-            if hi is not None:
-                keep &= values <= hi
-            if lo is None and hi is None:
-                keep &= ~np.isnan(values.astype(np.float64))
-        return {"output": table[keep]}
+        columns = tuple(PYME_ALIASES.get(c, c) for c in self.filters)
+        table = require_table(inputs["input"], f"input '{self.input}'", columns)
+        return {"output": apply_filters(table, self.filters)}
 
 
 @register
