@@ -34,3 +34,6 @@ __all__ = [
     "format_uri",
     "parse_uri",
 ]
+from photonflow.storage.streamer import ServerCounters, Streamer, StreamerStats  # noqa: E402
+
+__all__ += ["ServerCounters", "Streamer", "StreamerStats"]
