@@ -340,3 +340,24 @@ def test_fuzz_corrupted_real_frames_only_format_error(flips: list[tuple[int, int
     except FormatError:
         return
     assert data.shape == header.shape
+
+
+# -- against PYME's own C codec, when it is installed (benchmark-only peer, not a project dependency) ---------------
+def test_matches_pymecompress_when_installed() -> None:
+    bcl = pytest.importorskip("pymecompress.bcl")
+    rng = np.random.default_rng(11)
+    frame = (rng.poisson(20, (256, 256)) / 0.45 + rng.normal(100, 2, (256, 256))).astype(np.uint16)
+    raw = frame.view(np.uint8).ravel()
+    theirs = np.asarray(bcl.HuffmanCompress(raw))
+    assert huffman_encode(raw).tobytes() == theirs.tobytes()  # same tree, same codes, same bytes
+    out = np.empty_like(raw)
+    assert huffman_decode(theirs, out) == 0
+    np.testing.assert_array_equal(out, raw)
+    q_theirs = np.empty(frame.size, np.uint8)
+    assert huffman_decode(np.asarray(bcl.HuffmanCompressQuant(frame.ravel(), 100.0, 1.11)), q_theirs) == 0
+    from photonflow.formats._quant import sqrt_quantize
+
+    q_ours = np.empty(frame.size, np.uint8)
+    sqrt_quantize(frame.ravel(), 100.0, 1.11, q_ours)
+    assert np.abs(q_ours.astype(int) - q_theirs).max() <= 1
+    assert np.mean(q_ours != q_theirs) < 1e-3
