@@ -19,6 +19,16 @@ from __future__ import annotations
 from photonflow.recipes.expression import Expression, ExpressionError, parse_expression
 from photonflow.recipes.graph import Edge, RecipeGraph, build_graph
 from photonflow.recipes.inputs import load_inputs
+from photonflow.recipes.library import (
+    DerivedColumn,
+    DriftCorrection,
+    FilterTable,
+    Render,
+    RenderedImage,
+    SaveCSV,
+    SaveHDF,
+    SaveImage,
+)
 from photonflow.recipes.modules import (
     ModuleRegistry,
     OutputModule,
@@ -32,9 +42,12 @@ from photonflow.recipes.runner import RecipeResult, default_context, run_recipe
 from photonflow.recipes.svg import recipe_to_svg
 
 __all__ = [
+    "DerivedColumn",
+    "DriftCorrection",
     "Edge",
     "Expression",
     "ExpressionError",
+    "FilterTable",
     "ModuleRegistry",
     "OutputModule",
     "ProcessingModule",
@@ -42,6 +55,11 @@ __all__ = [
     "RecipeGraph",
     "RecipeModule",
     "RecipeResult",
+    "Render",
+    "RenderedImage",
+    "SaveCSV",
+    "SaveHDF",
+    "SaveImage",
     "build_graph",
     "build_module",
     "default_context",

@@ -145,47 +145,43 @@ def parse_expression(text: str) -> Expression:
         raise ExpressionError(f"an expression must be a string, got {type(text).__name__}")
     if len(text) > _MAX_LENGTH:
         raise ExpressionError(f"expression is {len(text)} characters long; at most {_MAX_LENGTH} are allowed")
-    parser = _Parser(_tokenize(text))
+    parser = _Parser(text)
     tree = parser.expression()
     parser.expect_end()
     return Expression(text=text, columns=frozenset(_columns(tree)), _tree=tree)
 
 
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
-        match = _TOKEN.match(text, pos)
-        if match is None:
-            bad = len(text[pos:]) - len(text[pos:].lstrip()) + pos
-            raise ExpressionError(
-                f"unexpected {text[bad]!r} at position {bad}: only numbers, column names, + - * / **, "
-                f"parentheses and {', '.join(sorted(FUNCTIONS))} are allowed",
-                position=bad,
-            )
-        kind = match.lastgroup or "op"
-        tokens.append(_Token(kind, match.group(kind), match.start(kind)))
-        pos = match.end()
-    tokens.append(_Token("end", "", len(text)))
-    return tokens
+def _next_token(text: str, pos: int) -> tuple[_Token, int]:
+    """The token starting at or after ``pos`` (skipping blanks) and the offset after it."""
+    if text[pos:].strip() == "":
+        return _Token("end", "", len(text)), len(text)
+    match = _TOKEN.match(text, pos)
+    if match is None:
+        bad = len(text[pos:]) - len(text[pos:].lstrip()) + pos
+        raise ExpressionError(
+            f"unexpected {text[bad]!r} at position {bad}: only numbers, column names, + - * / **, "
+            f"parentheses and {', '.join(sorted(FUNCTIONS))} are allowed",
+            position=bad,
+        )
+    kind = match.lastgroup or "op"
+    return _Token(kind, match.group(kind), match.start(kind)), match.end()
 
 
 class _Parser:
-    """Recursive descent over the token list; depth is bounded by the length limit on the text."""
+    """Recursive descent, tokenizing as it goes (so the first problem from the left is the one reported)."""
 
-    def __init__(self, tokens: list[_Token]) -> None:
-        self._tokens = tokens
-        self._i = 0
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._token, self._end = _next_token(text, 0)
         self._depth = 0
 
     def _peek(self) -> _Token:
-        return self._tokens[self._i]
+        return self._token
 
     def _take(self) -> _Token:
-        token = self._tokens[self._i]
-        self._i += 1
+        token = self._token
+        if token.kind != "end":
+            self._token, self._end = _next_token(self._text, self._end)
         return token
 
     def _is_op(self, *ops: str) -> bool:
