@@ -31,7 +31,9 @@ def _pyme_env(tmp: Path) -> dict[str, str]:
 
 @pytest.mark.timeout(180)
 def test_pyme_clusterio_against_our_server(dataserver: Callable[..., Any], tmp_path: Path) -> None:
-    servers = [dataserver(cluster=CLUSTER), dataserver(cluster=CLUSTER)]
+    # One server: PYME's client round-robins put_file, and its write-once check is per server (§8 S2), so with two
+    # servers the second put of a name would land on the other one.
+    servers = [dataserver(cluster=CLUSTER)]
     proc = subprocess.run(
         [
             os.environ["PYME_PYTHON"],
@@ -59,7 +61,7 @@ def test_pyme_clusterio_against_our_server(dataserver: Callable[..., Any], tmp_p
     assert out["isdir"] == [True, False]
     assert len(out["locate"]) == 1 and out["locate"][0].startswith(tuple(s.url for s in servers))
     assert out["glob"] == [f"cl/many/f00{i}" for i in range(10)]
-    assert out["status"] == [True, True]
+    assert out["status"] == [True]
 
 
 @pytest.fixture
