@@ -38,13 +38,26 @@ def _temp_files(root):
     return sorted(os.listdir(work)) if work.exists() else []
 
 
+def _uploads_in_progress(pid):
+    """Temporary files (named or anonymous O_TMPFILE) a server process holds open in its work directory."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if ".photonflow-tmp" in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
 def test_client_disconnecting_mid_upload_leaves_nothing(dataserver):
     srv = dataserver()
     sock = socket.create_connection(("127.0.0.1", srv.port))
     sock.sendall(b"PUT /up/partial.bin HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 1_000_000)
-    assert _wait_for(lambda: len(_temp_files(srv.root)) == 1)
+    assert _wait_for(lambda: _uploads_in_progress(os.getpid()) == 1)
     sock.close()
-    assert _wait_for(lambda: _temp_files(srv.root) == [])
+    assert _wait_for(lambda: _uploads_in_progress(os.getpid()) == 0)
+    assert _temp_files(srv.root) == []
     assert not (srv.root / "up" / "partial.bin").exists()
     assert _put(srv, "/up/partial.bin", b"whole") == 200  # the name is still free
 
@@ -112,7 +125,7 @@ def test_server_killed_mid_write_leaves_no_partial_file(dataserver_process):
     server = dataserver_process()
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.sendall(b"PUT /k/partial.bin HTTP/1.1\r\nContent-Length: 50000000\r\n\r\n" + b"x" * 2_000_000)
-    assert _wait_for(lambda: len(_temp_files(server.root)) == 1)
+    assert _wait_for(lambda: _uploads_in_progress(server.proc.pid) == 1)
     server.kill()
     sock.close()
     assert not (server.root / "k" / "partial.bin").exists()
@@ -129,7 +142,7 @@ def test_sigterm_finishes_in_flight_upload_then_exits_cleanly(dataserver_process
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
     body = b"y" * 4_000_000
     sock.sendall(b"PUT /t/inflight.bin HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:1_000_000])
-    assert _wait_for(lambda: len(_temp_files(server.root)) == 1)
+    assert _wait_for(lambda: _uploads_in_progress(server.proc.pid) == 1)
     server.proc.send_signal(signal.SIGTERM)
     time.sleep(0.8)  # let the server notice the signal while the upload is still in progress
     sock.sendall(body[1_000_000:])

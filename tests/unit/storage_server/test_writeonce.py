@@ -48,3 +48,14 @@ def test_remove_orphans_keeps_live_processes_files(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+@pytest.mark.parametrize("anonymous", [True, False])
+def test_both_temp_kinds_publish_atomically(tmp_path, anonymous):
+    work = WorkDir(str(tmp_path / ".work"), anonymous=anonymous)  # also the fallback for file systems without it
+    tmp = work.new_temp(fsync=False)
+    tmp.write(b"abc")
+    assert not (tmp_path / "f").exists()
+    tmp.publish(str(tmp_path / "f"))
+    assert (tmp_path / "f").read_bytes() == b"abc"
+    assert os.listdir(work.path) == []

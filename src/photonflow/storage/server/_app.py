@@ -36,6 +36,7 @@ __all__ = ["Body", "DataService", "ServiceSettings"]
 _log = logging.getLogger("photonflow.storage.server")
 
 _SMALL_FILE = 256 * 1024
+_SPLICE_MIN = 256 * 1024
 _UNAUTHENTICATED_DRAIN = 1 << 20
 _AGGREGATE_LIMIT = 256 << 20
 _RESERVED = ("__status", "__glob", "__aggregate", "__pyramid")
@@ -59,9 +60,23 @@ class Body:
     """The body of the request being handled: streamed once by the handler, the rest drained afterwards."""
 
     def __init__(self, conn: Connection, request: Request, *, limit: int) -> None:
+        self._conn = conn
         self._pieces = conn.read_body(request, limit=limit)
         self._request = request
         self._limit = limit
+        self._spliced = False
+
+    def splice_to(self, fd: int) -> bool:
+        """Move a large, plain ``Content-Length`` body straight into ``fd``; ``False`` if it does not qualify."""
+        length = self._request.content_length
+        encoding = self._request.headers.get("content-encoding", "").strip().lower()
+        if self._request.chunked or length is None or length < _SPLICE_MIN or encoding not in ("", "identity"):
+            return False
+        if length > self._limit:
+            raise HttpError(413, f"request body larger than the {self._limit}-byte limit", close=True)
+        self._spliced = True  # from here on the body is consumed or the connection is broken
+        self._conn.splice_body_to(fd, length)
+        return True
 
     def pieces(self) -> Iterator[bytes | memoryview]:
         """The raw (de-chunked) body pieces."""
@@ -78,6 +93,8 @@ class Body:
 
     def finish(self, *, limit: int | None = None) -> bool:
         """Drain what the handler did not read; ``False`` if the body is too large to drain (close instead)."""
+        if self._spliced:
+            return True
         limit = self._limit if limit is None else limit
         length = self._request.content_length
         if length is not None and length > limit:
@@ -249,14 +266,12 @@ class DataService:
         self._make_parents(final, target)
         declared = request.content_length or 0
         self._check_space(declared)
-        if mirror:
-            s = self.settings
-            pieces: Iterator[bytes | memoryview] = fetch_from_member(
-                mirror[0], cluster=s.cluster, token=s.token, limit=s.max_request_size)
-        else:
-            pieces = body.decoded(limit=self.settings.max_request_size)
         with self.work.new_temp(fsync=self.settings.fsync) as tmp:
-            tmp.write_all(pieces)
+            if mirror:
+                s = self.settings
+                tmp.write_all(fetch_from_member(mirror[0], cluster=s.cluster, token=s.token, limit=s.max_request_size))
+            elif not tmp.splice_from(body):
+                tmp.write_all(body.decoded(limit=self.settings.max_request_size))
             if self.settings.free_space_floor and tmp.size > declared:
                 self._check_space(0)
             try:

@@ -157,6 +157,7 @@ class RunningServer:
         except (OSError, ConnectionError):
             return  # the peer went away (or stop() cut the socket); its unfinished upload was discarded
         finally:
+            wire.close()
             _shutdown(conn.sock, socket.SHUT_RDWR)
             conn.sock.close()
             with self._lock:

@@ -1,9 +1,11 @@
 """Atomic, exclusive write-once file creation (fixes reference §8 S1).
 
-The body is streamed into a temporary file in the server's work directory (same file system as the root, hidden
-from listings), optionally fsynced, made read-only, then published with ``os.link`` — which fails with ``EEXIST``
-if the name is taken, so exactly one of several concurrent writers wins and no reader ever sees a partial file.
-A crash or a vanished client leaves at most an orphan temporary file, removed when the server next starts.
+The body is streamed into an anonymous ``O_TMPFILE`` inode in the server's work directory (same file system as the
+root, hidden from listings), optionally fsynced, made read-only, then published with ``linkat`` — which fails with
+``EEXIST`` if the name is taken, so exactly one of several concurrent writers wins and no reader ever sees a partial
+file. An anonymous inode vanishes with its descriptor, so a crash or a vanished client leaves nothing behind. Where
+the file system lacks ``O_TMPFILE`` a named temporary file is used instead; orphans of those are removed when the
+server next starts.
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ import os
 import shutil
 import threading
 from collections.abc import Iterable
+from typing import Protocol
 
 __all__ = ["TempFile", "WorkDir"]
+
+
+class _FdSource(Protocol):
+    def splice_to(self, fd: int) -> bool: ...
 
 
 class WorkDir:
@@ -26,14 +33,17 @@ class WorkDir:
     ----------
     path : str
         Absolute path of the directory (created if missing); it must be on the same file system as the root.
+    anonymous : bool, optional
+        Use ``O_TMPFILE`` inodes; default: whenever the file system supports them.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, anonymous: bool | None = None) -> None:
         self.path = path
         os.makedirs(path, exist_ok=True)
         self._counter = itertools.count()
         self._lock = threading.Lock()
         self._prefix = f"{os.getpid()}-"
+        self._anonymous = _supports_tmpfile(path) if anonymous is None else anonymous
 
     def remove_orphans(self) -> int:
         """Delete temporary files left by processes that no longer run; return how many were removed."""
@@ -53,6 +63,8 @@ class WorkDir:
 
     def new_temp(self, *, fsync: bool) -> TempFile:
         """Open a fresh temporary file for writing."""
+        if self._anonymous:
+            return TempFile(self.path, fsync=fsync, anonymous=True)
         with self._lock:
             n = next(self._counter)
         return TempFile(os.path.join(self.path, f"{self._prefix}{n}"), fsync=fsync)
@@ -63,6 +75,15 @@ class WorkDir:
             if name.startswith(self._prefix):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(self.path, name))
+
+
+def _supports_tmpfile(directory: str) -> bool:
+    try:
+        fd = os.open(directory, os.O_WRONLY | os.O_TMPFILE | os.O_CLOEXEC, 0o644)
+    except (OSError, AttributeError):
+        return False
+    os.close(fd)
+    return True
 
 
 def _alive(pid: int) -> bool:
@@ -78,11 +99,13 @@ def _alive(pid: int) -> bool:
 class TempFile:
     """A temporary file being filled; :meth:`publish` links it to its final name, :meth:`discard` drops it."""
 
-    def __init__(self, path: str, *, fsync: bool) -> None:
+    def __init__(self, path: str, *, fsync: bool, anonymous: bool = False) -> None:
         self.path = path
         self.size = 0
         self._fsync = fsync
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        self._anonymous = anonymous
+        flags = os.O_TMPFILE if anonymous else os.O_CREAT | os.O_EXCL
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CLOEXEC | flags, 0o644)
 
     def write(self, data: bytes | memoryview) -> None:
         """Append ``data``."""
@@ -92,6 +115,14 @@ class TempFile:
             n = os.write(self._fd, view)
             view = view[n:]
             self.size += n
+
+    def splice_from(self, source: _FdSource) -> bool:
+        """Let ``source`` move its bytes straight into this file; ``False`` if it cannot (then use :meth:`write`)."""
+        assert self._fd is not None
+        if not source.splice_to(self._fd):
+            return False
+        self.size = os.fstat(self._fd).st_size
+        return True
 
     def write_all(self, pieces: Iterable[bytes | memoryview]) -> None:
         """Append every piece."""
@@ -111,9 +142,12 @@ class TempFile:
             os.fchmod(self._fd, 0o444)
             if self._fsync:
                 os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
-            os.link(self.path, final)
+            if self._anonymous:
+                _link_fd(self._fd, final)
+            else:
+                os.close(self._fd)
+                self._fd = None
+                os.link(self.path, final)
             if self._fsync:
                 _fsync_dir(os.path.dirname(final))
         finally:
@@ -125,6 +159,8 @@ class TempFile:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+        if self._anonymous:
+            return
         try:
             os.unlink(self.path)
         except OSError as exc:
@@ -136,6 +172,16 @@ class TempFile:
 
     def __exit__(self, *exc: object) -> None:
         self.discard()
+
+
+def _link_fd(fd: int, final: str) -> None:
+    # linkat(AT_FDCWD, "/proc/self/fd/N", ..., AT_SYMLINK_FOLLOW) is how an O_TMPFILE inode gets a name without
+    # CAP_DAC_READ_SEARCH. os.link only calls linkat (rather than link) when a dir_fd is given, hence proc_fd.
+    proc_fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.link(str(fd), final, src_dir_fd=proc_fd, follow_symlinks=True)
+    finally:
+        os.close(proc_fd)
 
 
 def _fsync_dir(path: str) -> None:
