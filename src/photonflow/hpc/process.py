@@ -397,9 +397,10 @@ class Process:
         )
 
     def _run(self, files: _Files, plan: _Plan, outputs: list[OutputSpec], stop: threading.Event) -> int:
-        counter = self.comm.counter()
         reader = files.reader(self)
         writer = files.writer_for(self, plan.group, outputs)
+        # Created last: it synchronises the ranks, so none starts taking batches while another still opens files.
+        counter = self.comm.counter()
         total = sum(len(b) for b in plan.batches)
         bar = _progress_bar(total, enabled=self.progress and self.comm.rank == 0, resumed=plan.resumed)
         pool = _make_pool(self.workers, self.executor)
