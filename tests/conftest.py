@@ -2,8 +2,9 @@
 
 ``dataserver(root=None, *, cluster="test", token=None, **kw)`` starts a server in this process (stopped at
 teardown); ``dataserver_process(root=None, *, cluster="test", token=None, args=())`` runs
-``python -m photonflow dataserver ... --port 0 --advertise none`` and returns a handle with ``url``, ``port``,
-``root``, ``proc``, ``kill()`` and ``terminate()`` (killed at teardown, never left behind).
+``python -m photonflow dataserver ... --port 0 --advertise none [args...]`` (environment plus ``env``) and returns a
+handle with ``url``, ``port``, ``root``, ``proc``, ``kill()`` and ``terminate()`` (killed at teardown, never left
+behind; its stderr goes to a log file named in the start-up error).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import selectors
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +74,16 @@ def dataserver_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
     started: list[DataServerProcess] = []
 
     def factory(root: Path | None = None, *, cluster: str = "test", token: str | None = None,
-                args: Sequence[str] = ()) -> DataServerProcess:
+                args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> DataServerProcess:
         root = root if root is not None else tmp_path_factory.mktemp("dataserver")
         cmd = [sys.executable, "-m", "photonflow", "dataserver", "--root", str(root), "--cluster", cluster,
                "--port", "0", "--advertise", "none", "--config", os.devnull, *args]
         if token is not None:
             cmd += ["--token", token]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTONFLOW_")}
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTONFLOW_")} | dict(env or {})
         log_path = tmp_path_factory.mktemp("dataserver-log") / "stderr.log"
         with open(log_path, "w") as log:  # a file, not a pipe: a chatty server must never block on stderr
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=child_env)
         handle = _wait_listening(proc, root, cluster, log_path)
         started.append(handle)
         return handle

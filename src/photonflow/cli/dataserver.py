@@ -42,13 +42,14 @@ def _run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
 
         def ready(srv: RunningServer) -> None:
-            print(f"photonflow dataserver listening on {srv.url} cluster={srv.cluster} root={srv.root}", flush=True)
             if config.advertise != "none":
                 from photonflow.storage.discovery import advertise
 
                 # Registered only now: with --port 0 the port is known once the server listens.
                 stack.enter_context(advertise(cluster=srv.cluster, host=srv.host, port=srv.port,
-                                              mode=config.advertise, root=config.dataserver_root))
+                                              mode=config.advertise, root=srv.root))
+            # Printed last, so whoever waits for this line can also find the server through discovery.
+            print(f"photonflow dataserver listening on {srv.url} cluster={srv.cluster} root={srv.root}", flush=True)
 
         serve(config, ready=ready)
     return 0
