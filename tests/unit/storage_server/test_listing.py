@@ -77,3 +77,23 @@ def test_cache_is_bounded(tmp_path):
         (tmp_path / f"d{i}").mkdir()
         listings.listing_json(str(tmp_path / f"d{i}"))
     assert len(listings._cache) == 3
+
+
+def test_parent_count_tracked_without_rescanning(tmp_path, monkeypatch):
+    import photonflow.storage.server._listing as listing_module
+
+    listings = Listings(hidden=set())
+    series = tmp_path / "s.pcs"
+    series.mkdir()
+    (series / "frame0").write_bytes(b"0")
+    assert _listing(listings, tmp_path) == {"s.pcs/": [1, 1]}
+
+    def no_scan(path):
+        raise AssertionError("a write must not re-read the whole directory")
+
+    monkeypatch.setattr(listing_module, "_count", no_scan)
+    for i in range(1, 4):
+        (series / f"frame{i}").write_bytes(b"0")
+        listings.note_entry(str(series / f"frame{i}"))
+    listings.note_entry(str(series / "frame3"), created=False)  # grew, not new
+    assert _listing(listings, tmp_path) == {"s.pcs/": [1, 4]}

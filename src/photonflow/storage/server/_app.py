@@ -321,9 +321,10 @@ class DataService:
             raise HttpError(409, f"/{rel} is a directory")
         self._check_space(0)
         data = b"".join(bytes(p) for p in body.decoded(limit=_AGGREGATE_LIMIT))
+        existed = os.path.exists(final)
         try:
             handler.append(final, data, rel=rel)
         except ValueError as exc:
             raise HttpError(400, f"cannot append to /{rel}: {exc}") from None
-        self.listings.note_entry(final)
+        self.listings.note_entry(final, created=not existed)
         return Response(200)

@@ -143,20 +143,21 @@ class Listings:
             known = self._cache.get(path)
             return len(known.entries) if known is not None and known.mtime_ns == st.st_mtime_ns else None
 
-    def note_entry(self, path: str) -> None:
-        """Record that ``path`` (a file or directory) was created or grew, updating its parent's cached listing.
+    def note_entry(self, path: str, *, created: bool = True) -> None:
+        """Record that ``path`` (a file or directory) was created (``created``) or grew, updating cached listings.
 
-        The parent directory's own parent is refreshed too, since the parent's size and flags changed.
+        The parent directory's entry in its own parent is refreshed too, since its size and flags changed. Its entry
+        count is taken from the cache (never by re-reading a possibly huge directory on every write).
         """
         with self._lock:
             self._changes += 1
         parent, name = os.path.split(path)
-        self._refresh_entry(parent, name)
+        self._refresh_entry(parent, name, grew_by=0)
         grand, parent_name = os.path.split(parent)
         if parent_name:
-            self._refresh_entry(grand, parent_name)
+            self._refresh_entry(grand, parent_name, grew_by=1 if created else 0)
 
-    def _refresh_entry(self, parent: str, name: str) -> None:
+    def _refresh_entry(self, parent: str, name: str, *, grew_by: int) -> None:
         with self._lock:
             if parent not in self._cache:
                 return
@@ -167,11 +168,16 @@ class Listings:
         except OSError:
             self.forget(parent)
             return
-        key, value = entry_for(full, name, st, self._known_count(full, st))
+        count = self._known_count(full, st)
         with self._lock:
             cached = self._cache.get(parent)
             if cached is None:
                 return
+            previous = cached.entries.get(name + "/")
+        if count is None and previous is not None:
+            count = previous[1] + grew_by
+        key, value = entry_for(full, name, st, count)
+        with self._lock:
             is_new = key not in cached.entries
             cached.entries[key] = value
             cached.mtime_ns = parent_mtime
