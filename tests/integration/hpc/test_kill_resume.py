@@ -1,4 +1,4 @@
-"""SIGKILL mid-run, then re-run: the result equals an uninterrupted serial run bit for bit (reference §9 18, 21, 22, 26).
+"""SIGKILL mid-run, then re-run: the result equals an uninterrupted serial run bit for bit (§9 18, 21, 22, 26).
 
 Each job runs as the same script, serially or under a real Open MPI ``mpiexec`` with 1, 2 and 3 ranks, for HDF5
 (results in the source file) and Zarr outputs.
