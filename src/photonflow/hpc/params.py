@@ -77,5 +77,7 @@ def flat_attrs(parameters: Mapping[str, Any], *, prefix: str = "") -> dict[str, 
         elif isinstance(value, str | bool | int | float | complex | np.generic):
             out[name] = value
         else:
-            out[name] = np.asarray(value)
+            array = np.asarray(value)
+            # Mixed or object lists have no HDF5 type: keep them readable as their canonical JSON.
+            out[name] = array if array.dtype.kind not in "UO" else json.dumps(_canonical(value, name), sort_keys=True)
     return out
