@@ -137,9 +137,7 @@ def render_histogram(
 def histogram_xy(x: np.ndarray, y: np.ndarray, geo: FieldOfView) -> np.ndarray:
     """Count points ``x, y`` (nm) per pixel of ``geo``; points outside are dropped. Returns float32."""
     image = np.zeros(geo.shape, dtype=np.float32)
-    u = (np.asarray(x, dtype=np.float64) - geo.x_min) / geo.pixel_nm
-    v = (np.asarray(y, dtype=np.float64) - geo.y_min) / geo.pixel_nm
-    _histogram_kernel(u, v, image)
+    _histogram_kernel(np.asarray(x), np.asarray(y), geo.x_min, geo.y_min, 1.0 / geo.pixel_nm, image)
     return image
 
 
@@ -185,16 +183,12 @@ def render_gaussian(
     floor = geo.pixel_nm if min_sigma_nm is None else float(min_sigma_nm)
     if not (floor > 0 and math.isfinite(floor)):
         raise ValueError(f"min_sigma_nm must be a positive number of nm, got {min_sigma_nm!r}")
-    sx = _clip_sigma(table["x_err"], floor) / geo.pixel_nm
-    sy = _clip_sigma(table["y_err"], floor) / geo.pixel_nm
-    u = (x - geo.x_min) / geo.pixel_nm
-    v = (y - geo.y_min) / geo.pixel_nm
-    keep = np.isfinite(u) & np.isfinite(v)
-    u, v, sx, sy = u[keep], v[keep], sx[keep], sy[keep]
+    inv = 1.0 / geo.pixel_nm
     # Visiting points row by row keeps the image rows they touch in cache: 2-4x faster on large images.
-    order = _row_order(v, geo.shape[0])
+    order = _row_order(y, geo.y_min, inv, geo.shape[0])
     image = np.zeros(geo.shape, dtype=np.float32)
-    _splat_gaussians(u[order], v[order], sx[order], sy[order], image)
+    xe, ye = np.asarray(table["x_err"]), np.asarray(table["y_err"])
+    _splat_gaussians(x[order], y[order], xe[order], ye[order], geo.x_min, geo.y_min, inv, floor * inv, image)
     return image
 
 
@@ -299,38 +293,35 @@ def _xy(table: Any) -> tuple[np.ndarray, np.ndarray]:
     names = getattr(getattr(table, "dtype", None), "names", None) or ()
     if "x" not in names or "y" not in names:
         raise ValueError("rendering needs a structured table with columns 'x' and 'y' in nm (e.g. a results table)")
-    return np.asarray(table["x"], dtype=np.float64), np.asarray(table["y"], dtype=np.float64)
-
-
-def _clip_sigma(err: np.ndarray, floor: float) -> np.ndarray:
-    s = np.asarray(err, dtype=np.float64)
-    return np.where(np.isfinite(s) & (s > floor), s, floor)
+    return np.asarray(table["x"]), np.asarray(table["y"])
 
 
 @numba.njit(cache=True)
-def _histogram_kernel(u: np.ndarray, v: np.ndarray, image: np.ndarray) -> None:  # pragma: no cover - jit
+def _histogram_kernel(
+    x: np.ndarray, y: np.ndarray, x_min: float, y_min: float, inv_pixel: float, image: np.ndarray
+) -> None:  # pragma: no cover - jit
     ny, nx = image.shape
-    for k in range(u.size):
-        if u[k] >= 0.0 and v[k] >= 0.0:  # also rejects NaN
-            i = int(u[k])
-            j = int(v[k])
-            if i < nx and j < ny:
-                image[j, i] += 1.0
+    for k in range(x.size):
+        u = (x[k] - x_min) * inv_pixel
+        v = (y[k] - y_min) * inv_pixel
+        if u >= 0.0 and v >= 0.0 and u < nx and v < ny:  # also rejects NaN
+            image[int(v), int(u)] += 1.0
 
 
 @numba.njit(cache=True)
-def _row_order(v: np.ndarray, ny: int) -> np.ndarray:  # pragma: no cover - jit
+def _row_order(y: np.ndarray, y_min: float, inv_pixel: float, ny: int) -> np.ndarray:  # pragma: no cover - jit
     """Indices that visit the points by image row (a counting sort; rows outside the image go first/last)."""
     counts = np.zeros(ny + 3, dtype=np.int64)
-    rows = np.empty(v.size, dtype=np.int64)
-    for k in range(v.size):
-        r = min(max(math.floor(v[k]), -1), ny) + 1
+    rows = np.empty(y.size, dtype=np.int64)
+    for k in range(y.size):
+        v = (y[k] - y_min) * inv_pixel
+        r = 0 if not v >= -1.0 else (ny + 1 if v >= ny else math.floor(v) + 1)  # NaN goes first
         rows[k] = r
         counts[r + 1] += 1
     for r in range(1, ny + 3):
         counts[r] += counts[r - 1]
-    order = np.empty(v.size, dtype=np.int64)
-    for k in range(v.size):
+    order = np.empty(y.size, dtype=np.int64)
+    for k in range(y.size):
         order[counts[rows[k]]] = k
         counts[rows[k]] += 1
     return order
@@ -338,34 +329,59 @@ def _row_order(v: np.ndarray, ny: int) -> np.ndarray:  # pragma: no cover - jit
 
 @numba.njit(cache=True)
 def _splat_gaussians(
-    u: np.ndarray, v: np.ndarray, su: np.ndarray, sv: np.ndarray, image: np.ndarray
+    x: np.ndarray,
+    y: np.ndarray,
+    x_err: np.ndarray,
+    y_err: np.ndarray,
+    x_min: float,
+    y_min: float,
+    inv_pixel: float,
+    min_sigma_px: float,
+    image: np.ndarray,
 ) -> None:  # pragma: no cover - jit
-    """Add a unit-mass Gaussian (pixel-centre samples over ±3σ, renormalised) per point, in pixel units."""
+    """Add a unit-mass Gaussian (pixel-centre samples over ±3σ, renormalised) per finite point.
+
+    σ is the error in pixels, raised to ``min_sigma_px`` when smaller or not finite.
+    """
     ny, nx = image.shape
     max_half = 1
-    for k in range(u.size):
-        max_half = max(max_half, math.ceil(_HALF_WIDTH_SIGMAS * su[k]), math.ceil(_HALF_WIDTH_SIGMAS * sv[k]))
+    for k in range(x.size):
+        for e in (x_err[k], y_err[k]):
+            s = e * inv_pixel
+            if s > min_sigma_px and s < np.inf:
+                max_half = max(max_half, math.ceil(_HALF_WIDTH_SIGMAS * s))
+    max_half = max(max_half, math.ceil(_HALF_WIDTH_SIGMAS * min_sigma_px))
     wx = np.empty(2 * max_half + 1)
     wy = np.empty(2 * max_half + 1)
-    for k in range(u.size):
-        hx = math.ceil(_HALF_WIDTH_SIGMAS * su[k])
-        hy = math.ceil(_HALF_WIDTH_SIGMAS * sv[k])
-        x0 = math.floor(u[k]) - hx
-        y0 = math.floor(v[k]) - hy
+    for k in range(x.size):
+        u = (x[k] - x_min) * inv_pixel
+        v = (y[k] - y_min) * inv_pixel
+        if not (abs(u) < np.inf and abs(v) < np.inf):
+            continue
+        su = x_err[k] * inv_pixel
+        sv = y_err[k] * inv_pixel
+        if not (su > min_sigma_px and su < np.inf):
+            su = min_sigma_px
+        if not (sv > min_sigma_px and sv < np.inf):
+            sv = min_sigma_px
+        hx = math.ceil(_HALF_WIDTH_SIGMAS * su)
+        hy = math.ceil(_HALF_WIDTH_SIGMAS * sv)
+        x0 = math.floor(u) - hx
+        y0 = math.floor(v) - hy
         nwx = 2 * hx + 1
         nwy = 2 * hy + 1
         if x0 >= nx or y0 >= ny or x0 + nwx <= 0 or y0 + nwy <= 0:
             continue
-        ax = -0.5 / (su[k] * su[k])
-        ay = -0.5 / (sv[k] * sv[k])
+        ax = -0.5 / (su * su)
+        ay = -0.5 / (sv * sv)
         tx = 0.0
         for i in range(nwx):
-            d = x0 + i + 0.5 - u[k]
+            d = x0 + i + 0.5 - u
             wx[i] = math.exp(ax * d * d)
             tx += wx[i]
         ty = 0.0
         for j in range(nwy):
-            d = y0 + j + 0.5 - v[k]
+            d = y0 + j + 0.5 - v
             wy[j] = math.exp(ay * d * d)
             ty += wy[j]
         norm = 1.0 / (tx * ty)
