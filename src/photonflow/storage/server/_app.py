@@ -107,6 +107,28 @@ class Body:
         return True
 
 
+def _parse_range(value: str, size: int) -> tuple[int, int] | None:
+    """``[start, stop)`` of a single ``bytes=`` range of a ``size``-byte file; ``None`` = answer the whole file.
+
+    Multiple ranges and malformed values are ignored (RFC 9110 allows answering 200 with the whole file); a range
+    that starts at or beyond the end is answered 416.
+    """
+    unit, _, spec = value.strip().partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = (part.strip() for part in spec.partition("-"))
+    if not dash or not (first or last) or not (first.isdigit() or not first) or not (last.isdigit() or not last):
+        return None
+    if not first:  # suffix range: the last N bytes
+        return max(0, size - int(last)), size
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise HttpError(416, f"range {value!r} starts at or beyond the end of the {size}-byte file")
+    return start, min(size, int(last) + 1) if last else size
+
+
 def _gunzip(pieces: Iterator[bytes | memoryview], *, limit: int) -> Iterator[bytes]:
     sink = GzipSink(limit=limit)
     for piece in pieces:
@@ -223,11 +245,17 @@ class DataService:
             return Response(200, listing, "application/json; charset=utf-8")
         if target.trailing_slash or not os.path.isfile(path):
             raise HttpError(404, f"not found: /{target.path}")
-        return self._file(path, st, head=request.method == "HEAD")
+        return self._file(path, st, head=request.method == "HEAD", byte_range=request.headers.get("range"))
 
-    def _file(self, path: str, st: os.stat_result, *, head: bool) -> Response:
+    def _file(self, path: str, st: os.stat_result, *, head: bool, byte_range: str | None = None) -> Response:
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        headers = [("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))]
+        headers = [("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True)), ("Accept-Ranges", "bytes")]
+        span = _parse_range(byte_range, st.st_size) if byte_range and not head else None
+        if span is not None:
+            start, stop = span
+            headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{st.st_size}"))
+            return Response(206, content_type=content_type, headers=headers, file_path=path,
+                            file_size=stop - start, file_offset=start)
         if head or st.st_size > _SMALL_FILE:
             return Response(200, content_type=content_type, headers=headers, file_path=path, file_size=st.st_size)
         with open(path, "rb") as f:

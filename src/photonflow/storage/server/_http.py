@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import email.utils
 import fcntl
+import functools
 import json
 import os
 import select
@@ -93,6 +94,7 @@ class Response:
     headers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     file_path: str | None = None
     file_size: int = 0
+    file_offset: int = 0
 
     def head_bytes(self, *, close: bool) -> bytes:
         """Serialise the status line and headers (``Content-Length`` always present)."""
@@ -101,7 +103,7 @@ class Response:
         lines = [
             f"HTTP/1.1 {self.status} {reason}",
             "Server: photonflow",
-            f"Date: {email.utils.formatdate(time.time(), usegmt=True)}",
+            f"Date: {_http_date(int(time.time()))}",
         ]
         if self.content_type is not None:
             lines.append(f"Content-Type: {self.content_type}")
@@ -110,6 +112,11 @@ class Response:
         if close:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+@functools.lru_cache(maxsize=4)
+def _http_date(second: int) -> str:
+    return email.utils.formatdate(second, usegmt=True)
 
 
 def _reason(status: int) -> str:
@@ -308,7 +315,7 @@ class Connection:
         elif response.file_path is not None:
             self.sock.sendall(head)
             with open(response.file_path, "rb") as f:
-                sent = self.sock.sendfile(f, 0, response.file_size)
+                sent = self.sock.sendfile(f, response.file_offset, response.file_size)
             if sent != response.file_size:
                 # The file shrank under us (it cannot on a write-once store); framing is broken.
                 raise ConnectionError("file changed while being sent")
