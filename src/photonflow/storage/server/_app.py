@@ -117,9 +117,11 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = (part.strip() for part in spec.partition("-"))
-    if not dash or not (first or last) or not (first.isdigit() or not first) or not (last.isdigit() or not last):
+    if not dash or not (first or last) or not all(p.isascii() and p.isdigit() for p in (first, last) if p):
         return None
     if not first:  # suffix range: the last N bytes
+        if int(last) == 0 or size == 0:
+            raise HttpError(416, f"range {value!r} selects no bytes of the {size}-byte file")
         return max(0, size - int(last)), size
     start = int(first)
     if last and int(last) < start:
