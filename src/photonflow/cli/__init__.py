@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except PhotonflowError as exc:
+    except (PhotonflowError, OSError) as exc:
+        # Both are failures a user can act on (bad input, missing file, full disk): a message, not a traceback.
         print(f"photonflow: error: {exc}", file=sys.stderr)
         return 1
 
