@@ -69,3 +69,9 @@ def mean_process() -> Callable[..., MeanProcess]:
         return MeanProcess(source, **kwargs)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture
+def usid_writer() -> Callable[..., Path]:
+    """``write_usid(path, data, nx=None)`` for tests that need their own data."""
+    return write_usid
