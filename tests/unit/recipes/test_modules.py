@@ -26,6 +26,7 @@ from photonflow.recipes import (
     SaveImage,
     build_module,
     load_inputs,
+    parse_expression,
 )
 from photonflow.recipes.library.output import resolve_output_path
 
@@ -70,6 +71,15 @@ def test_derived_columns_are_added_in_order_and_replacements_keep_dtype(small_ta
     assert out.dtype.names[: len(LOCALIZATION_DTYPE.names)] == LOCALIZATION_DTYPE.names
     np.testing.assert_array_equal(out["photons"], table["photons"])
     assert "r" not in table.dtype.names
+
+
+def test_derived_column_on_a_strided_view_and_an_empty_table(small_table: Table) -> None:
+    table = small_table()
+    module = DerivedColumn(columns={"s": parse_expression("x + y")})
+    out = module.apply({"input": table[::2]})["output"]
+    np.testing.assert_allclose(out["s"], [150.0, 370.0, 590.0])
+    np.testing.assert_array_equal(out["frame"], [0, 2, 4])
+    assert module.apply({"input": table[:0]})["output"].dtype.names[-1] == "s"
 
 
 def test_derived_column_reading_an_unknown_column_names_it(small_table: Table) -> None:

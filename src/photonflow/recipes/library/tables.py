@@ -92,11 +92,36 @@ class DerivedColumn(ProcessingModule):
         for column, expression in self.columns.items():
             values[column] = expression.evaluate(values)
         old = table.dtype.names or ()
-        added = [(name, np.float64) for name in self.columns if name not in old]
-        out = np.empty(table.shape[0], dtype=np.dtype([*((n, table.dtype[n]) for n in old), *added]))
-        for name, column_values in values.items():
-            out[name] = column_values
+        added = [name for name in self.columns if name not in old]
+        out = _with_float_columns(table, added)
+        for name in self.columns:
+            out[name] = values[name]
         return {"output": out}
+
+
+def _with_float_columns(table: np.ndarray, names: list[str]) -> np.ndarray:
+    """A copy of ``table`` with float64 columns ``names`` appended (uninitialised).
+
+    The old columns keep their byte layout, so they are copied as one block of bytes instead of column by column
+    (several times faster on wide tables).
+    """
+    src = np.ascontiguousarray(table)
+    old = src.dtype
+    fields: Mapping[str, Any] = old.fields or {}
+    dtype = np.dtype(
+        {
+            "names": [*(old.names or ()), *names],
+            "formats": [*(fields[n][0] for n in old.names or ()), *([np.float64] * len(names))],
+            "offsets": [*(fields[n][1] for n in old.names or ()), *(old.itemsize + 8 * i for i in range(len(names)))],
+            "itemsize": old.itemsize + 8 * len(names),
+        }
+    )
+    out = np.empty(src.shape[0], dtype=dtype)
+    if src.shape[0] and old.itemsize:
+        out.view(np.uint8).reshape(src.shape[0], dtype.itemsize)[:, : old.itemsize] = src.view(np.uint8).reshape(
+            src.shape[0], old.itemsize
+        )
+    return out
 
 
 @register
