@@ -2,18 +2,22 @@
 
 Each handler is an object with ``kind`` (the part after ``__aggregate_``) and ``append(target, body, *, rel)``.
 Another kind (``h5r``, ``h5``) is added by writing a handler class and listing it in :func:`default_aggregators`.
+The read side of such containers (``GET /r/x.h5r/FitResults.json``, ``GET /s.h5/frame00001.pzf``; §1.8, §1.9) is a
+:class:`ContainerView` registered beside it: a GET whose path runs *through* a regular file with one of the view's
+suffixes is handed to that view.
 Dispatch is on the whole first path component, so ``__aggregate_h5r`` and ``__aggregate_h5`` never collide.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-__all__ = ["AggregateHandler", "Aggregators", "TextAppend", "default_aggregators"]
+__all__ = ["AggregateHandler", "Aggregators", "ContainerView", "TextAppend", "ViewResponse", "default_aggregators"]
 
 PREFIX = "__aggregate_"
 
@@ -29,6 +33,27 @@ class AggregateHandler(Protocol):
         Parent directories exist when this is called. Raise ``ValueError`` for a body or path this kind cannot
         take (answered 400), ``OSError`` for a storage failure (answered 500/507).
         """
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ViewResponse:
+    """What a container view answers: a status, a body and its content type."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/octet-stream"
+
+
+class ContainerView(Protocol):
+    """Read access to the inside of a container file (``x.h5r/<Table>.json``, ``s.h5/frame00001.pzf``)."""
+
+    suffixes: tuple[str, ...]
+
+    def view(self, container: str, inner: str, query: str) -> ViewResponse:
+        """Answer a GET of ``inner`` (path inside the container; ends with ``/`` for a listing) of the file at
+        absolute path ``container``. Raise ``ValueError`` for a malformed request (400), ``KeyError`` for a missing
+        part (404)."""
         ...
 
 
@@ -67,8 +92,20 @@ class TextAppend:
 class Aggregators:
     """Registry of aggregate handlers keyed by kind."""
 
-    def __init__(self, handlers: Iterable[AggregateHandler]) -> None:
+    def __init__(self, handlers: Iterable[AggregateHandler], views: Iterable[ContainerView] = ()) -> None:
         self._by_kind: Mapping[str, AggregateHandler] = {h.kind: h for h in handlers}
+        self._views = tuple(views)
+
+    def match_view(self, parts: list[str]) -> tuple[ContainerView, int] | None:
+        """For a GET path split into components, the view and the index of the container component, if any.
+
+        Only components before the last can be containers (a GET of the container itself is a plain file GET).
+        """
+        for index, part in enumerate(parts[:-1]):
+            for view in self._views:
+                if part.endswith(view.suffixes):
+                    return view, index
+        return None
 
     def match(self, path: str) -> tuple[AggregateHandler, str] | None:
         """For a decoded request path (no leading ``/``) starting with ``__aggregate``, the handler and the rest.

@@ -238,7 +238,7 @@ class DataService:
         try:
             st = os.stat(path)
         except OSError:
-            raise HttpError(404, f"not found: /{target.rel}") from None
+            return self._container_view(target)
         if os.path.isdir(path):
             if not target.trailing_slash:
                 location = "/" + quote(target.path) + "/" + (f"?{target.query}" if target.query else "")
@@ -248,6 +248,24 @@ class DataService:
         if target.trailing_slash or not os.path.isfile(path):
             raise HttpError(404, f"not found: /{target.path}")
         return self._file(path, st, head=request.method == "HEAD", byte_range=request.headers.get("range"))
+
+    def _container_view(self, target: Target) -> Response:
+        parts = target.parts
+        match = self.aggregators.match_view(parts)
+        if match is None:
+            raise HttpError(404, f"not found: /{target.rel}")
+        view, index = match
+        container = os.path.join(self.root, *parts[: index + 1])
+        if not os.path.isfile(container):
+            raise HttpError(404, f"not found: /{target.rel}")
+        inner = "/".join(parts[index + 1 :]) + ("/" if target.trailing_slash else "")
+        try:
+            answer = view.view(container, inner, target.query)
+        except KeyError:
+            raise HttpError(404, f"not found: /{target.rel}") from None
+        except ValueError as exc:
+            raise HttpError(400, f"bad request for /{target.rel}: {exc}") from None
+        return Response(answer.status, answer.body, answer.content_type)
 
     def _file(self, path: str, st: os.stat_result, *, head: bool, byte_range: str | None = None) -> Response:
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
