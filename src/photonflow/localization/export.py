@@ -320,8 +320,9 @@ def read_results(path: str | PathLike[str], *, pixel_size_nm: float | None = Non
     ----------
     path : str or PathLike
         ``.npy`` (a saved results table, or any structured array with ``frame``, ``x``, ``y``), ``.csv``
-        (ThunderSTORM), ``.hdf5``/``.hdf`` (Picasso, with its YAML) or ``.h5r`` (table ``FitResults``, either a
-        results table or PYME's ``FitResults`` records, converted with the file's metadata).
+        (ThunderSTORM), ``.hdf5``/``.hdf`` (Picasso, with its YAML) or ``.h5r`` (photonflow's lossless
+        ``Localizations`` table when present, else ``FitResults``: a results table or PYME's ``FitResults``
+        records, converted with the file's metadata).
     pixel_size_nm : float, optional
         Camera pixel size for Picasso files without a YAML ``Pixelsize``, or PYME files without ``voxelsize``.
 
@@ -355,9 +356,13 @@ def read_results(path: str | PathLike[str], *, pixel_size_nm: float | None = Non
 
 
 def _read_h5r(path: Path, pixel_size_nm: float | None) -> np.ndarray:
-    from photonflow.formats.h5r import read_metadata, read_table
+    from photonflow.formats.h5r import list_tables, read_metadata, read_table
+    from photonflow.formats.localizations_h5r import LOCALIZATIONS_TABLE
     from photonflow.formats.pyme_fitresults import from_pyme_fitresults
 
+    # photonflow writes its lossless table beside PYME's FitResults; prefer it when present.
+    if LOCALIZATIONS_TABLE in list_tables(path):
+        return read_table(path, LOCALIZATIONS_TABLE)
     records = read_table(path, "FitResults")
     names = records.dtype.names or ()
     if {"frame", "x", "y"} <= set(names):
