@@ -119,12 +119,13 @@ def _classify(
 
 
 def _early_dataset(group: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any) -> h5py.Dataset:
-    """A contiguous dataset whose file space is allocated (and zero-filled) now, not on first write."""
+    """A contiguous dataset whose file space is allocated now, not on first write (no metadata change later)."""
     dtype = np.dtype(dtype)
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-    dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
-    dcpl.set_fill_value(np.zeros(1, dtype=dtype))
+    # Space is allocated but not zero-filled (that would write the whole output once more); rows are read only
+    # once flagged done, and the status vector itself is written explicitly below.
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
     space = h5py.h5s.create_simple(shape)
     dsid = h5py.h5d.create(group.id, name.encode(), h5py.h5t.py_create(dtype, logical=True), space, dcpl=dcpl)
     return h5py.Dataset(dsid)
@@ -217,7 +218,7 @@ class HDF5Store:
                 dset.attrs["Spectroscopic_Values"] = vals.ref
         for key, value in statics.items():
             group.create_dataset(key, data=value)
-        _early_dataset(group, STATUS_NAME, (self.info.positions,), np.uint8)
+        _early_dataset(group, STATUS_NAME, (self.info.positions,), np.uint8)[...] = 0
         self.target.file.flush()
 
     def pending(self, name: str) -> np.ndarray:
@@ -226,8 +227,7 @@ class HDF5Store:
         if STATUS_NAME not in group:
             status = _early_dataset(group, STATUS_NAME, (self.info.positions,), np.uint8)
             done = min(int(group.attrs.get("last_pixel", 0)), self.info.positions)
-            if done:
-                status[:done] = 1
+            status[...] = (np.arange(self.info.positions) < done).astype(np.uint8)
             self.target.file.flush()
         status = group[STATUS_NAME]
         if status.shape != (self.info.positions,) or status.dtype != np.uint8:
