@@ -4,10 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Open MPI from Debian for the MPI tests. Ask dpkg whether each package is *installed* (a bare `dpkg -s` also
+# succeeds for removed packages whose config is left, and `mpiexec` on PATH may be MPICH's).
+installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]; }
 missing=()
-command -v mpiexec >/dev/null 2>&1 || missing+=(openmpi-bin)
-[ -e /usr/include/x86_64-linux-gnu/openmpi ] || [ -e /usr/lib/x86_64-linux-gnu/openmpi/include ] \
-    || dpkg -s libopenmpi-dev >/dev/null 2>&1 || missing+=(libopenmpi-dev)
+for pkg in openmpi-bin libopenmpi-dev; do
+    installed "$pkg" || missing+=("$pkg")
+done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
