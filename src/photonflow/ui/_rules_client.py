@@ -80,6 +80,9 @@ def rule_from_json(doc: Mapping[str, Any]) -> RuleInfo:
     spec = doc.get("spec") if isinstance(doc.get("spec"), Mapping) else {}
     assert isinstance(spec, Mapping)
     target = spec.get("series") or spec.get("inputs") or ""
+    outputs = [str(o) for o in doc.get("outputs") or ()]
+    if not outputs and doc.get("status") == "complete" and spec.get("results"):
+        outputs = [str(spec["results"])]
     return RuleInfo(
         id=str(doc.get("id", "")),
         kind=str(doc.get("kind", "")),
@@ -92,7 +95,7 @@ def rule_from_json(doc: Mapping[str, Any]) -> RuleInfo:
         rows=int(counts.get("rows", 0) or 0),
         frames_per_s=_number(doc.get("frames_per_s")),
         localizations_per_s=_number(doc.get("localizations_per_s")),
-        outputs=tuple(str(o) for o in doc.get("outputs") or ()),
+        outputs=tuple(outputs),
         failures=failures,
         error=str(doc.get("error") or ""),
         raw=dict(doc),
@@ -147,24 +150,24 @@ class RulesClient:
 
     def list_rules(self) -> list[RuleInfo]:
         """Every rule the service knows, newest first."""
-        body = self._call("GET", "/rules")
+        body = self._call("GET", "/api/rules")
         items = body.get("rules", []) if isinstance(body, Mapping) else body or []
         return [rule_from_json(doc) for doc in items if isinstance(doc, Mapping)]
 
     def get_rule(self, rule_id: str) -> RuleInfo:
         """One rule."""
-        return rule_from_json(self._call("GET", f"/rules/{rule_id}"))
+        return rule_from_json(self._call("GET", f"/api/rules/{rule_id}"))
 
     def submit(self, spec: Mapping[str, Any]) -> str:
         """Submit a rule document; return its id."""
-        body = self._call("POST", "/rules", json=dict(spec))
-        return str(body.get("id", body.get("rule_id", ""))) if isinstance(body, Mapping) else str(body)
+        body = self._call("POST", "/api/rules", json=dict(spec))
+        return str(body.get("id", "")) if isinstance(body, Mapping) else str(body)
 
-    def submit_localization(self, series: Sequence[str], params: Mapping[str, Any], *, output_dir: str = "") -> str:
-        """Localize each of ``series`` (cluster paths) with ``params`` (LocalizationParams fields)."""
-        spec: dict[str, Any] = {"kind": "localization", "series": list(series), "params": dict(params)}
-        if output_dir:
-            spec["output_dir"] = output_dir
+    def submit_localization(self, series: str, params: Mapping[str, Any], *, results: str | None = None) -> str:
+        """Localize one series (cluster path) with ``params`` (LocalizationParams fields); return the rule id."""
+        spec: dict[str, Any] = {"kind": "localization", "series": series, "params": dict(params)}
+        if results:
+            spec["results"] = results
         return self.submit(spec)
 
     def submit_recipe(self, recipe: str, inputs: Sequence[str], *, output_dir: str) -> str:
@@ -173,16 +176,19 @@ class RulesClient:
 
     def cancel(self, rule_id: str) -> None:
         """Cancel a rule; its finished tasks keep their results."""
-        self._call("POST", f"/rules/{rule_id}/cancel")
+        self._call("POST", f"/api/rules/{rule_id}/cancel")
 
     def log(self, rule_id: str) -> str:
-        """The failure log of a rule (text)."""
-        body = self._call("GET", f"/rules/{rule_id}/log")
-        return body if isinstance(body, str) else str(body)
+        """The failure log of a rule: every task's last error (the service keeps them per task)."""
+        rule = self.get_rule(rule_id)
+        lines = [f"task {f['index']} (attempt {f['attempts']}): {f['error']}" for f in rule.failures]
+        if rule.error:
+            lines.insert(0, f"rule: {rule.error}")
+        return "\n".join(lines) or "no failures recorded"
 
     def workers(self) -> list[WorkerInfo]:
-        """The compute workers the scheduler knows."""
-        body = self._call("GET", "/workers")
+        """The compute workers the scheduler knows (``GET /api/workers``; AnalysisError where the service lacks it)."""
+        body = self._call("GET", "/api/workers")
         items = body.get("workers", []) if isinstance(body, Mapping) else body or []
         return [
             WorkerInfo(

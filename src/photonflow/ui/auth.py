@@ -106,7 +106,7 @@ class AuthSettings:
         return bool(self.users) or bool(self.token)
 
     def authenticate(self, username: str, password: str) -> str | None:
-        """The role of a valid login, else None; an empty user name with the cluster token as password logs in by token."""
+        """The role of a valid login, else None (an empty user name with the cluster token as password: token login)."""
         if not username:
             if self.token and password and hmac.compare_digest(password.encode(), self.token.encode()):
                 return self.token_role

@@ -32,7 +32,7 @@ FORM_FIELDS: tuple[tuple[str, str, str, str, str], ...] = (
     ("psf_sigma", "PSF σ (nm)", "Fit", "float", "start or fixed value"),
     ("max_iter", "Max iterations", "Fit", "int", ""),
     ("roi_size", "ROI size (px, odd)", "ROI", "int", ""),
-    ("pixel_size", "Pixel size (nm)", "Camera", "float", "used when the series metadata has none"),
+    ("pixel_size", "Pixel size (nm)", "Camera", "optfloat", "empty = from the series metadata (voxelsize.x)"),
 )
 _PRESET_NAME = re.compile(r"^[A-Za-z0-9_. -]{1,64}$")
 _FIELD_IN_ERROR = re.compile(r"LocalizationParams\.(\w+)")
@@ -40,7 +40,9 @@ _FIELD_IN_ERROR = re.compile(r"LocalizationParams\.(\w+)")
 
 def _defaults() -> dict[str, Any]:
     default = LocalizationParams()
-    return {f.name: getattr(default, f.name) for f in fields(LocalizationParams)}
+    values = {f.name: getattr(default, f.name) for f in fields(LocalizationParams)}
+    values["pixel_size"] = ""
+    return values
 
 
 def _form_values(params: dict[str, Any]) -> dict[str, str]:
@@ -66,6 +68,9 @@ def params_from_form(form: dict[str, str]) -> tuple[LocalizationParams | None, d
                 values[name] = raw in ("on", "true", "1", "yes")
             elif kind == "float":
                 values[name] = float(raw)
+            elif kind == "optfloat":
+                if raw:
+                    values[name] = float(raw)
             elif kind == "int":
                 values[name] = int(raw)
             elif kind == "range":
@@ -74,7 +79,7 @@ def params_from_form(form: dict[str, str]) -> tuple[LocalizationParams | None, d
             else:
                 values[name] = raw
         except ValueError:
-            what = {"float": "a number", "int": "a whole number", "range": "two whole numbers, e.g. -30, 0"}
+            what = {"float": "a number", "optfloat": "a number or empty", "int": "a whole number", "range": "two whole numbers, e.g. -30, 0"}
             errors[name] = f"must be {what.get(kind, 'set')}"
     if errors:
         return None, errors
@@ -129,12 +134,13 @@ async def launch_form(request: Request) -> Response:
     return _launch_page(request, series, values, {})
 
 
-def _submit_all(request: Request, series: list[str], params: LocalizationParams) -> list[str]:
+def _submit_all(request: Request, series: list[str], params: LocalizationParams, raw: dict[str, str]) -> list[str]:
     rules = state_of(request).rules
     assert rules is not None
-    body = {f.name: getattr(params, f.name) for f in fields(LocalizationParams)}
+    # Only what the form sets: the service fills the rest (the pixel size from each series' metadata).
+    body = {name: getattr(params, name) for name, *_ in FORM_FIELDS if name != "pixel_size" or raw.get(name)}
     body["bg_range"] = list(params.bg_range)
-    return [rules.submit_localization([s], body) for s in series]
+    return [rules.submit_localization(s, body) for s in series]
 
 
 @writer_endpoint
@@ -165,7 +171,7 @@ async def launch_submit(request: Request) -> Response:
                                 "`photonflow up`, or pass --rules-url to `photonflow ui`")
         return _launch_page(request, series, raw, {}, status_code=503)
     try:
-        ids = await blocking(_submit_all, request, series, params)
+        ids = await blocking(_submit_all, request, series, params, raw)
     except (AnalysisError, ServerUnavailableError) as exc:
         flash(request, "error", f"not launched: {exc}")
         return _launch_page(request, series, raw, {}, status_code=502)

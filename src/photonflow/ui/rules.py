@@ -135,10 +135,8 @@ async def log(request: Request) -> Response:
     rule_id = request.path_params["rule_id"]
     try:
         text = await blocking(rules.log, rule_id)
-    except AnalysisError:
-        rule = await blocking(rules.get_rule, rule_id)
-        text = "\n".join(f"task {f['index']} (attempts {f['attempts']}): {f['error']}" for f in rule.failures)
-        text = text or rule.error or "no failures recorded"
+    except AnalysisError as exc:
+        raise HTTPException(404, str(exc)) from None
     except ServerUnavailableError as exc:
         raise HTTPException(503, str(exc)) from None
     return PlainTextResponse(text)
