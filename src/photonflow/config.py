@@ -81,6 +81,16 @@ class Config:
         Copies of every file kept on distinct servers.
     allow_pickle : bool
         Accept pickled numpy arrays on the results endpoints (restricted unpickler). Off by default.
+    ui_users : Mapping
+        Web UI accounts: name → ``{password_hash: <from photonflow ui --hash-password>, role: admin|user|readonly}``.
+    ui_secret : str or None
+        Key signing web UI session cookies; default a random one per start (sessions end on restart).
+    scheduler_address : str or None
+        Dask scheduler of the cluster (``tcp://host:port``); unset = find it by discovery.
+    scheduler_api : str or None
+        Rule API of that scheduler (``http://host:port``); unset = find it by discovery.
+    task_retries : int
+        Extra runs of a failed analysis task before it counts as failed.
     extra : Mapping
         Keys photonflow does not know, kept so a sub-system added later can read its section.
     """
@@ -101,6 +111,11 @@ class Config:
     hybrid_ns: bool = True
     replicas: int = 1
     allow_pickle: bool = False
+    scheduler_address: str | None = None
+    scheduler_api: str | None = None
+    task_retries: int = 2
+    ui_users: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    ui_secret: str | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def replace(self, **changes: Any) -> Config:
@@ -199,6 +214,10 @@ def _coerce(key: str, value: Any) -> Any:
     field_type = {f.name: f.type for f in dataclasses.fields(Config)}[key]
     if key == "dataserver_root":
         return Path(str(value)).expanduser()
+    if key == "ui_users":
+        if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+            raise ConfigError("'ui_users' must map each user name to {password_hash: ..., role: ...}")
+        return {str(k): dict(v) for k, v in value.items()}
     if key in ("servers", "interfaces"):
         if isinstance(value, str):
             value = [s for s in value.replace(",", " ").split() if s]

@@ -1,0 +1,249 @@
+"""Finding and announcing the scheduler, the way data servers are found (storage discovery), with its own names.
+
+* same-host registry ``<temp dir>/_photonflow-scheduler.sqlite``, PYME's table layout ``dns(name, address, port,
+  creation_time, URI)``: ``port`` is the Dask scheduler's, ``URI`` the rule API's URL;
+* mDNS service type ``_photonflow-scheduler._tcp.local.``, TXT ``cluster=<name>`` and ``api=<url>``;
+* or a static address from config (``scheduler_address``, ``scheduler_api``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from photonflow.storage.discovery import computer_name
+
+if TYPE_CHECKING:
+    from photonflow.config import Config
+
+__all__ = [
+    "SCHEDULER_SERVICE_TYPE",
+    "SchedulerInfo",
+    "advertise_scheduler",
+    "find_scheduler",
+    "scheduler_registry_path",
+    "wait_for_scheduler",
+]
+
+SCHEDULER_SERVICE_TYPE = "_photonflow-scheduler._tcp.local."
+_REGISTRY = "_photonflow-scheduler.sqlite"
+_PREFIX = "PhotonflowScheduler ["
+
+
+@dataclass(frozen=True)
+class SchedulerInfo:
+    """A scheduler: its Dask address (``tcp://host:port``) and its rule API URL (``http://host:port``)."""
+
+    address: str
+    api: str | None
+    name: str = ""
+
+
+def scheduler_registry_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``<temp dir>/_photonflow-scheduler.sqlite`` (``TMPDIR`` first, as for the data servers' registry)."""
+    environ = os.environ if environ is None else environ
+    for var in ("TMPDIR", "TEMP", "TMP"):
+        value = environ.get(var)
+        if value and os.path.isdir(value):
+            return Path(value) / _REGISTRY
+    return Path(tempfile.gettempdir()) / _REGISTRY
+
+
+@contextlib.contextmanager
+def _registry(path: Path) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(path, timeout=10.0)
+    try:
+        with conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS dns (name TEXT, address TEXT, port INTEGER, creation_time FLOAT, URI TEXT)"
+            )
+            yield conn
+    finally:
+        conn.close()
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _cluster_of(name: str) -> str | None:
+    if not name.startswith(_PREFIX):
+        return None
+    end = name.find("]:", len(_PREFIX))
+    return None if end < 0 else name[len(_PREFIX) : end]
+
+
+class _Advertisement:
+    def __init__(self, *, cluster: str, host: str, port: int, api: str | None, mode: str,
+                 interfaces: Sequence[str] | None, registry: Path | None) -> None:
+        self.name = f"{_PREFIX}{cluster}]:{computer_name()} - PID:{os.getpid()}.{port}"[:63]
+        self._registry = registry or scheduler_registry_path()
+        self._local = False
+        self._zc: Any = None
+        self._info: Any = None
+        self._thread: threading.Thread | None = None
+        if mode == "none":
+            return
+        address = "127.0.0.1" if host in ("", "0.0.0.0") or host.startswith("127.") else host
+        with _registry(self._registry) as conn:
+            conn.execute("INSERT INTO dns VALUES (?, ?, ?, ?, ?)", (self.name, address, port, time.time(), api or ""))
+        self._local = True
+        if mode == "zeroconf":
+            from zeroconf import InterfaceChoice, IPVersion, ServiceInfo, Zeroconf
+
+            self._zc = Zeroconf(interfaces=list(interfaces) if interfaces else InterfaceChoice.All,
+                                ip_version=IPVersion.V4Only)
+            addresses = list(interfaces) if host in ("", "0.0.0.0") and interfaces else [address]
+            self._info = ServiceInfo(SCHEDULER_SERVICE_TYPE, f"{self.name}.{SCHEDULER_SERVICE_TYPE}",
+                                     addresses=[socket.inet_aton(a) for a in addresses], port=port,
+                                     properties={"cluster": cluster, "api": api or ""})
+            # mDNS probing takes ~1.5 s; the scheduler serves meanwhile
+            self._thread = threading.Thread(target=self._zc.register_service, args=(self._info,), daemon=True)
+            self._thread.start()
+
+    def __enter__(self) -> _Advertisement:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._zc is not None:
+            if self._thread is not None:
+                self._thread.join()
+            with contextlib.suppress(Exception):
+                self._zc.unregister_service(self._info)
+            self._zc.close()
+            self._zc = None
+        if self._local:
+            with _registry(self._registry) as conn:
+                conn.execute("DELETE FROM dns WHERE name = ?", (self.name,))
+            self._local = False
+
+
+def advertise_scheduler(
+    *,
+    cluster: str,
+    host: str,
+    port: int,
+    api: str | None,
+    mode: Literal["zeroconf", "local", "none"] = "local",
+    interfaces: Sequence[str] | None = None,
+    registry: Path | None = None,
+) -> _Advertisement:
+    """Announce a scheduler until the returned context manager exits.
+
+    Parameters
+    ----------
+    cluster : str
+        Cluster name (workers and clients of other clusters ignore it).
+    host, port : str, int
+        Where the Dask scheduler listens.
+    api : str, optional
+        URL of the rule API.
+    mode : {"zeroconf", "local", "none"}
+        mDNS plus the same-host registry, the registry only, or nothing.
+    interfaces : sequence of str, optional
+        Interfaces mDNS binds to.
+    registry : Path, optional
+        Registry file (default :func:`scheduler_registry_path`).
+    """
+    return _Advertisement(cluster=cluster, host=host, port=port, api=api, mode=mode, interfaces=interfaces,
+                          registry=registry)
+
+
+def _from_registry(cluster: str, path: Path) -> SchedulerInfo | None:
+    if not path.exists():
+        return None
+    with _registry(path) as conn:
+        rows = conn.execute("SELECT name, address, port, URI FROM dns ORDER BY creation_time DESC").fetchall()
+        for name, address, port, uri in rows:
+            if not _port_open(address, int(port)):
+                conn.execute("DELETE FROM dns WHERE name = ? AND port = ?", (name, port))
+                continue
+            if cluster in ("", _cluster_of(name)):
+                return SchedulerInfo(address=f"tcp://{address}:{port}", api=uri or None, name=name)
+    return None
+
+
+def _from_mdns(cluster: str, interfaces: Sequence[str] | None, timeout: float) -> SchedulerInfo | None:
+    from zeroconf import InterfaceChoice, IPVersion, ServiceBrowser, Zeroconf
+
+    found: list[SchedulerInfo] = []
+    event = threading.Event()
+    zc = Zeroconf(interfaces=list(interfaces) if interfaces else InterfaceChoice.All, ip_version=IPVersion.V4Only)
+
+    def resolve(name: str) -> None:
+        info = zc.get_service_info(SCHEDULER_SERVICE_TYPE, name, timeout=int(timeout * 1000))
+        if info is None or not info.parsed_addresses() or info.port is None:
+            return
+        props = {k.decode(): (v or b"").decode() for k, v in info.properties.items()}
+        if cluster in ("", props.get("cluster")):
+            found.append(SchedulerInfo(f"tcp://{info.parsed_addresses()[0]}:{info.port}", props.get("api") or None,
+                                       name.removesuffix("." + SCHEDULER_SERVICE_TYPE)))
+            event.set()
+
+    def on_change(zeroconf: Any, service_type: str, name: str, state_change: Any) -> None:
+        threading.Thread(target=resolve, args=(name,), daemon=True).start()
+
+    try:
+        ServiceBrowser(zc, SCHEDULER_SERVICE_TYPE, handlers=[on_change])
+        event.wait(timeout)
+        return found[0] if found else None
+    finally:
+        zc.close()
+
+
+def find_scheduler(
+    cluster: str,
+    *,
+    config: Config | None = None,
+    registry: Path | None = None,
+    zeroconf: bool = True,
+    interfaces: Sequence[str] | None = None,
+    timeout: float = 2.0,
+) -> SchedulerInfo | None:
+    """The scheduler of ``cluster``: static config first, then the same-host registry, then mDNS (up to ``timeout``).
+
+    Returns ``None`` when none is found.
+    """
+    if config is not None and config.scheduler_address:
+        return SchedulerInfo(config.scheduler_address, config.scheduler_api, "config")
+    local = _from_registry(cluster, registry or scheduler_registry_path())
+    if local is not None or not zeroconf:
+        return local
+    if interfaces is None and config is not None:
+        interfaces = config.interfaces or None
+    return _from_mdns(cluster, interfaces, timeout)
+
+
+def wait_for_scheduler(
+    cluster: str,
+    *,
+    config: Config | None = None,
+    registry: Path | None = None,
+    zeroconf: bool = True,
+    stop: threading.Event | None = None,
+    retry_s: float = 1.0,
+) -> SchedulerInfo | None:
+    """Look for the scheduler until one appears (no start order between scheduler and workers); ``None`` if stopped."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        found = find_scheduler(cluster, config=config, registry=registry, zeroconf=zeroconf, timeout=retry_s)
+        if found is not None:
+            return found
+        stop.wait(retry_s)
+    return None
