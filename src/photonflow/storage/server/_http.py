@@ -14,6 +14,7 @@ import fcntl
 import functools
 import json
 import os
+import re
 import select
 import socket
 import time
@@ -36,7 +37,8 @@ MAX_HEADERS = 100
 _RECV_CHUNK = 1 << 20
 _SPLICE_CHUNK = 1 << 20
 _F_SETPIPE_SZ = 1031  # fcntl constant (Linux); not exported by Python's fcntl before 3.12
-_TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_TARGET_BYTE = re.compile(rb"[\x00-\x20\x7f]")
 
 
 class HttpError(Exception):
@@ -336,11 +338,11 @@ def _parse_head(head: bytes) -> Request:
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise HttpError(400, "malformed request line", close=True)
     method_b, target_b, version_b = parts
-    if not all(c in _TOKEN_CHARS for c in method_b):
+    if not _TOKEN.fullmatch(method_b):
         raise HttpError(400, "malformed request method", close=True)
     if version_b not in (b"HTTP/1.1", b"HTTP/1.0"):
         raise HttpError(505 if version_b.startswith(b"HTTP/") else 400, "only HTTP/1.0 and 1.1 are served", close=True)
-    if any(c <= 0x20 or c == 0x7F for c in target_b):
+    if _BAD_TARGET_BYTE.search(target_b):
         raise HttpError(400, "request target contains control characters or spaces", close=True)
     if len(lines) - 1 > MAX_HEADERS:
         raise HttpError(431, f"more than {MAX_HEADERS} header lines", close=True)
@@ -348,7 +350,7 @@ def _parse_head(head: bytes) -> Request:
     lengths: set[bytes] = set()
     for line in lines[1:]:
         name, sep, value = line.partition(b":")
-        if not sep or not name or not all(c in _TOKEN_CHARS for c in name):
+        if not sep or not _TOKEN.fullmatch(name):
             raise HttpError(400, "malformed header line", close=True)
         key = name.decode("ascii").lower()
         text = value.strip(b" \t").decode("latin-1")
