@@ -489,6 +489,8 @@ class Streamer:
             if server is None:
                 server = self._next % len(self._channels)
                 self._next += 1
+            elif not 0 <= server < len(self._channels):
+                raise ValueError(f"server index {server} out of range: this streamer has {len(self._channels)}")
             self._pending += 1
         channel = self._channels[server]
         payload: bytes | Future[bytes]

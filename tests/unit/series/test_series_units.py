@@ -60,6 +60,10 @@ def test_streamer_validates_its_arguments() -> None:
         Streamer(["ftp://example.org"])
     with pytest.raises(ValueError, match="at least 1"):
         Streamer(["http://127.0.0.1:1"], queue_size=0)
+    streamer = Streamer(["http://127.0.0.1:1"])  # connects lazily: nothing is sent yet
+    with pytest.raises(ValueError, match="out of range"):
+        streamer.put("a", b"x", server=1)
+    streamer.abort()
 
 
 def test_uri_parsing_of_the_file_system() -> None:
