@@ -47,9 +47,7 @@ def test_launch_localization_watch_progress_open_results(cluster: Cluster, page:
     row = page.locator("tr[data-rule]", has_text="demo/cell1.pcs").first
     # Live updates arrive by server-sent events; the rule must really finish (a real worker runs it).
     row.locator('[role="progressbar"][aria-valuenow="100.0"]').wait_for(timeout=90_000)
-    page.wait_for_function(
-        "document.querySelector('tr[data-rule]') && document.querySelector('tr[data-rule]').dataset.state === 'complete'",
-        timeout=30_000)
+    page.locator('tr[data-rule][data-state="complete"]', has_text="demo/cell1.pcs").wait_for(timeout=30_000)
     row.locator("a.results-link").click()
     page.wait_for_url(re.compile(r"/results/.+\.h5r$"))
     count = int(page.locator("#loc-count").inner_text())
@@ -59,7 +57,7 @@ def test_launch_localization_watch_progress_open_results(cluster: Cluster, page:
     assert response.headers["content-type"] == "image/png"
     image = Image.open(io.BytesIO(response.body()))
     render_px = 10.0
-    expected = (math.ceil(DEMO_SHAPE[1] * DEMO_PIXEL_NM / render_px), math.ceil(DEMO_SHAPE[0] * DEMO_PIXEL_NM / render_px))
+    expected = tuple(math.ceil(n * DEMO_PIXEL_NM / render_px) for n in (DEMO_SHAPE[1], DEMO_SHAPE[0]))
     assert image.size == expected
     assert image.convert("L").getextrema()[1] > 0, "the rendered image is black"
     for name in ("photons", "precision", "sigma"):

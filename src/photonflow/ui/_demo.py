@@ -43,6 +43,8 @@ def write_demo_series(client: ClusterClient, path: str, *, n_frames: int = 200, 
         writer.finalize()
     else:
         writer.flush()
+    # The writer's streamer bypasses the client's listing cache: refresh it so the series shows at once.
+    client.listdirectory(path.rpartition("/")[0], fresh=True)
     return np.asarray(movie.frames)
 
 

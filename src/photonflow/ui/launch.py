@@ -79,7 +79,8 @@ def params_from_form(form: dict[str, str]) -> tuple[LocalizationParams | None, d
             else:
                 values[name] = raw
         except ValueError:
-            what = {"float": "a number", "optfloat": "a number or empty", "int": "a whole number", "range": "two whole numbers, e.g. -30, 0"}
+            what = {"float": "a number", "optfloat": "a number or empty", "int": "a whole number",
+                    "range": "two whole numbers, e.g. -30, 0"}
             errors[name] = f"must be {what.get(kind, 'set')}"
     if errors:
         return None, errors
