@@ -156,8 +156,11 @@ def test_sigterm_finishes_in_flight_upload_then_exits_cleanly(dataserver_process
 
 
 def test_listing_and_writing_while_server_is_killed(dataserver_process):
+    import json
+
     server = dataserver_process()
     acknowledged: list[str] = []
+    listings: list[dict] = []
     stop = threading.Event()
 
     def writer():
@@ -171,15 +174,26 @@ def test_listing_and_writing_while_server_is_killed(dataserver_process):
                 return
             i += 1
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    assert _wait_for(lambda: len(acknowledged) >= 20)
+    def lister():
+        while not stop.is_set():
+            try:
+                listings.append(json.loads(urllib.request.urlopen(f"{server.url}/w/", timeout=10).read()))
+            except urllib.request.HTTPError:
+                continue  # 404 until the first file creates the directory
+            except OSError:
+                return  # the server was killed
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=lister)]
+    for thread in threads:
+        thread.start()
+    assert _wait_for(lambda: len(acknowledged) >= 20 and len(listings) >= 3, timeout=30)
     server.kill()
     stop.set()
-    thread.join(timeout=30)
+    for thread in threads:
+        thread.join(timeout=30)
+    for seen in listings:  # while writing, no listing ever showed a partial file
+        assert all(size == 10_000 for _, size in seen.values())
     restarted = dataserver_process(server.root)
-    import json
-
     listing = json.loads(urllib.request.urlopen(f"{restarted.url}/w/", timeout=10).read())
     for name in acknowledged:  # nothing acknowledged is lost, nothing partial is visible
         assert listing[name.rsplit("/", 1)[1]] == [0, 10_000]

@@ -162,6 +162,10 @@ class DataService:
         self._token = settings.token.encode() if settings.token else None
         self._started = time.monotonic()
 
+    def close(self) -> None:
+        """Release resources held for the life of the server."""
+        self.work.close()
+
     # ------------------------------------------------------------------ entry point
 
     def handle(self, request: Request, body: Body) -> tuple[Response, bool]:

@@ -107,6 +107,7 @@ class RunningServer:
             if conn.thread is not None:
                 conn.thread.join(timeout=1)
         self._service.work.remove_own()
+        self._service.close()
         self._stopped.set()
 
     def _accept_loop(self) -> None:

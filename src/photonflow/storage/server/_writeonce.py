@@ -44,6 +44,14 @@ class WorkDir:
         self._lock = threading.Lock()
         self._prefix = f"{os.getpid()}-"
         self._anonymous = _supports_tmpfile(path) if anonymous is None else anonymous
+        # Kept open: every publication of an anonymous inode links through /proc/self/fd (see _link_fd).
+        self._proc_fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if self._anonymous else -1
+
+    def close(self) -> None:
+        """Release the directory handle (temporary files still being written keep working)."""
+        if self._proc_fd >= 0:
+            os.close(self._proc_fd)
+            self._proc_fd = -1
 
     def remove_orphans(self) -> int:
         """Delete temporary files left by processes that no longer run; return how many were removed."""
@@ -64,7 +72,7 @@ class WorkDir:
     def new_temp(self, *, fsync: bool) -> TempFile:
         """Open a fresh temporary file for writing."""
         if self._anonymous:
-            return TempFile(self.path, fsync=fsync, anonymous=True)
+            return TempFile(self.path, fsync=fsync, proc_fd=self._proc_fd)
         with self._lock:
             n = next(self._counter)
         return TempFile(os.path.join(self.path, f"{self._prefix}{n}"), fsync=fsync)
@@ -99,12 +107,13 @@ def _alive(pid: int) -> bool:
 class TempFile:
     """A temporary file being filled; :meth:`publish` links it to its final name, :meth:`discard` drops it."""
 
-    def __init__(self, path: str, *, fsync: bool, anonymous: bool = False) -> None:
+    def __init__(self, path: str, *, fsync: bool, proc_fd: int | None = None) -> None:
         self.path = path
         self.size = 0
         self._fsync = fsync
-        self._anonymous = anonymous
-        flags = os.O_TMPFILE if anonymous else os.O_CREAT | os.O_EXCL
+        self._proc_fd = proc_fd
+        self._anonymous = proc_fd is not None
+        flags = os.O_TMPFILE if self._anonymous else os.O_CREAT | os.O_EXCL
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CLOEXEC | flags, 0o644)
 
     def write(self, data: bytes | memoryview) -> None:
@@ -142,8 +151,10 @@ class TempFile:
             os.fchmod(self._fd, 0o444)
             if self._fsync:
                 os.fsync(self._fd)
-            if self._anonymous:
-                _link_fd(self._fd, final)
+            if self._proc_fd is not None:
+                # linkat(proc_fd, "N", AT_FDCWD, final, AT_SYMLINK_FOLLOW) names an O_TMPFILE inode without
+                # CAP_DAC_READ_SEARCH; os.link only calls linkat (not link) when a dir_fd is given.
+                os.link(str(self._fd), final, src_dir_fd=self._proc_fd, follow_symlinks=True)
             else:
                 os.close(self._fd)
                 self._fd = None
@@ -172,16 +183,6 @@ class TempFile:
 
     def __exit__(self, *exc: object) -> None:
         self.discard()
-
-
-def _link_fd(fd: int, final: str) -> None:
-    # linkat(AT_FDCWD, "/proc/self/fd/N", ..., AT_SYMLINK_FOLLOW) is how an O_TMPFILE inode gets a name without
-    # CAP_DAC_READ_SEARCH. os.link only calls linkat (rather than link) when a dir_fd is given, hence proc_fd.
-    proc_fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.link(str(fd), final, src_dir_fd=proc_fd, follow_symlinks=True)
-    finally:
-        os.close(proc_fd)
 
 
 def _fsync_dir(path: str) -> None:
