@@ -4,11 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Open MPI from Debian for the MPI tests. Ask dpkg whether each package is *installed* (a bare `dpkg -s` also
+# Open MPI from Debian for the MPI tests, litmus and FUSE for the WebDAV and mount tests. Ask dpkg whether each package is *installed* (a bare `dpkg -s` also
 # succeeds for removed packages whose config is left, and `mpiexec` on PATH may be MPICH's).
 installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = "installed" ]; }
 missing=()
-for pkg in openmpi-bin libopenmpi-dev; do
+for pkg in openmpi-bin libopenmpi-dev litmus libfuse2 fuse3; do
     installed "$pkg" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
