@@ -72,9 +72,9 @@ def integrated_gaussian_crlb(
     has_var = variance is not None
     var = np.ascontiguousarray(variance, dtype=np.float32) if has_var else roi
     work1 = [np.empty(size) for _ in range(6)]
-    jac, beta = np.zeros(5), np.zeros(5)
+    beta = np.zeros(5)
     alpha = np.zeros((5, 5))
-    _evaluate(roi, var, has_var, theta, npar, *work1, jac, alpha, beta)  # type: ignore[call-arg]
+    _evaluate(roi, var, has_var, theta, npar, *work1, alpha, beta)  # type: ignore[call-arg]
     out = np.zeros(5)
     if not cholesky_inplace(alpha, npar):
         raise AnalysisError("Fisher information is singular for these parameters")
