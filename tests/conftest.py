@@ -9,10 +9,12 @@ behind; its stderr goes to a log file named in the start-up error).
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 import re
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ from photonflow.storage.server import RunningServer, start_server
 
 _LISTENING = re.compile(r"photonflow dataserver listening on (http://\S+):(\d+) cluster=(\S+) root=(.*)$")
 _START_TIMEOUT_S = 30.0
+_PR_SET_PDEATHSIG = 1
 
 
 @pytest.fixture
@@ -83,7 +86,8 @@ def dataserver_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTONFLOW_")} | dict(env or {})
         log_path = tmp_path_factory.mktemp("dataserver-log") / "stderr.log"
         with open(log_path, "w") as log:  # a file, not a pipe: a chatty server must never block on stderr
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=child_env)
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=child_env,
+                                    preexec_fn=_die_with_parent)
         handle = _wait_listening(proc, root, cluster, log_path)
         started.append(handle)
         return handle
@@ -93,6 +97,13 @@ def dataserver_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
         handle.kill()
         if handle.proc.stdout is not None:
             handle.proc.stdout.close()
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: SIGKILL it if pytest itself is killed (e.g. by a timeout) before teardown,
+    # so no server outlives the test session.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _wait_listening(proc: subprocess.Popen[str], root: Path, cluster: str, log_path: Path) -> DataServerProcess:
