@@ -29,6 +29,7 @@ from photonflow.storage.server import RunningServer, start_server
 _LISTENING = re.compile(r"photonflow dataserver listening on (http://\S+):(\d+) cluster=(\S+) root=(.*)$")
 _START_TIMEOUT_S = 30.0
 _PR_SET_PDEATHSIG = 1
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
 
 
 @pytest.fixture
@@ -101,9 +102,8 @@ def dataserver_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
 
 def _die_with_parent() -> None:
     # Runs in the child before exec: SIGKILL it if pytest itself is killed (e.g. by a timeout) before teardown,
-    # so no server outlives the test session.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    # so no server outlives the test session. prctl was looked up before fork: no dlopen (and its locks) here.
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _wait_listening(proc: subprocess.Popen[str], root: Path, cluster: str, log_path: Path) -> DataServerProcess:
