@@ -27,8 +27,14 @@ class AggregateHandler(Protocol):
 
     kind: str
 
+    def container(self, rel: str) -> str:
+        """The root-relative file that a PUT of ``rel`` appends to: ``rel`` itself for plain files, the container
+        for paths running through one (``r/x.h5r`` for ``r/x.h5r/FitResults``). ``ValueError`` if there is none."""
+        ...
+
     def append(self, target: str, body: bytes, *, rel: str) -> None:
-        """Append ``body`` (already gunzipped) to the file at absolute path ``target`` (``rel`` relative to root).
+        """Append ``body`` (already gunzipped) to the file at absolute path ``target`` (the :meth:`container` of
+        ``rel``; ``rel`` is the whole path after the prefix, relative to root).
 
         Parent directories exist when this is called. Raise ``ValueError`` for a body or path this kind cannot
         take (answered 400), ``OSError`` for a storage failure (answered 500/507).
@@ -76,6 +82,9 @@ class TextAppend:
         self._fsync = fsync
         self._locks = _StripedLocks()
 
+    def container(self, rel: str) -> str:
+        return rel
+
     def append(self, target: str, body: bytes, *, rel: str) -> None:
         with self._locks.for_path(target):
             fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -119,6 +128,15 @@ class Aggregators:
         return None if handler is None else (handler, rest)
 
 
-def default_aggregators(*, fsync: bool) -> Aggregators:
-    """The aggregate endpoints this server offers."""
-    return Aggregators([TextAppend(fsync=fsync)])
+def default_aggregators(*, fsync: bool, allow_pickle: bool = False) -> Aggregators:
+    """The aggregate endpoints and container views this server offers (``allow_pickle``: accept pickled results)."""
+    # Imported here: the HDF5 modules import this one, and PyTables is only loaded by servers that build handlers.
+    from photonflow.storage.server._h5 import H5SeriesAppend, H5SeriesView
+    from photonflow.storage.server._h5r import H5RAppend, H5RTableView
+    from photonflow.storage.server._hdf5 import ContainerAccess
+
+    access = ContainerAccess(fsync=fsync)
+    return Aggregators(
+        [TextAppend(fsync=fsync), H5RAppend(access, allow_pickle=allow_pickle), H5SeriesAppend(access)],
+        [H5RTableView(access), H5SeriesView(access)],
+    )

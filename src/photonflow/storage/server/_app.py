@@ -54,6 +54,7 @@ class ServiceSettings:
     fsync: bool
     free_space_floor: int
     max_request_size: int
+    allow_pickle: bool = False
 
 
 class Body:
@@ -158,7 +159,7 @@ class DataService:
         self.work = WorkDir(os.path.join(self.root, WORK_DIR_NAME))
         self.work.remove_orphans()
         self.listings = Listings(hidden={self.work.path})
-        self.aggregators: Aggregators = default_aggregators(fsync=settings.fsync)
+        self.aggregators: Aggregators = default_aggregators(fsync=settings.fsync, allow_pickle=settings.allow_pickle)
         self._token = settings.token.encode() if settings.token else None
         self._started = time.monotonic()
 
@@ -249,12 +250,15 @@ class DataService:
                 return Response(301, headers=[("Location", location)])
             listing = self.listings.listing_json(path)
             return Response(200, listing, "application/json; charset=utf-8")
+        if target.trailing_slash and os.path.isfile(path):
+            return self._container_view(target, listing=True)
         if target.trailing_slash or not os.path.isfile(path):
             raise HttpError(404, f"not found: /{target.path}")
         return self._file(path, st, head=request.method == "HEAD", byte_range=request.headers.get("range"))
 
-    def _container_view(self, target: Target) -> Response:
-        parts = target.parts
+    def _container_view(self, target: Target, *, listing: bool = False) -> Response:
+        # listing: the GET names a file with a trailing '/' (``x.h5r/``), i.e. the inside of a container file.
+        parts = [*target.parts, ""] if listing else target.parts
         match = self.aggregators.match_view(parts)
         if match is None:
             raise HttpError(404, f"not found: /{target.rel}")
@@ -366,13 +370,18 @@ class DataService:
         if not parts or parts[0] == WORK_DIR_NAME:
             raise HttpError(400, "aggregate endpoint needs a file path after the prefix")
         rel = "/".join(parts)
-        final = os.path.join(self.root, rel)
-        sub = Target(path=rel, rel=rel, trailing_slash=False, query="")
+        try:
+            file_rel = handler.container(rel)
+        except ValueError as exc:
+            raise HttpError(400, f"cannot append to /{rel}: {exc}") from None
+        final = os.path.join(self.root, file_rel)
+        sub = Target(path=file_rel, rel=file_rel, trailing_slash=False, query="")
         self._make_parents(final, sub)
         if os.path.isdir(final):
-            raise HttpError(409, f"/{rel} is a directory")
+            raise HttpError(409, f"/{file_rel} is a directory")
         self._check_space(0)
         data = b"".join(bytes(p) for p in body.decoded(limit=_AGGREGATE_LIMIT))
+        self._check_space(len(data))
         existed = os.path.exists(final)
         try:
             handler.append(final, data, rel=rel)

@@ -21,14 +21,14 @@ def serve(config: Config, *, ready: Callable[[RunningServer], None] | None = Non
     ----------
     config : Config
         Uses ``dataserver_root``, ``cluster``, ``bind``, ``dataserver_port``, ``token``, ``fsync``,
-        ``free_space_floor`` and ``max_request_size``.
+        ``free_space_floor``, ``max_request_size`` and ``allow_pickle``.
     ready : callable, optional
         Called with the running server once it listens (e.g. to print its address or advertise it).
     """
     srv = start_server(
         config.dataserver_root, cluster=config.cluster, host=config.bind, port=config.dataserver_port,
         token=config.token, fsync=config.fsync, free_space_floor=config.free_space_floor,
-        max_request_size=config.max_request_size,
+        max_request_size=config.max_request_size, allow_pickle=config.allow_pickle,
     )
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}

@@ -200,6 +200,7 @@ def start_server(
     fsync: bool = False,
     free_space_floor: int = 0,
     max_request_size: int = 1 << 32,
+    allow_pickle: bool = False,
 ) -> RunningServer:
     """Start a data server in background threads of this process; return once it is listening.
 
@@ -221,6 +222,8 @@ def start_server(
         Bytes to keep free on the root's file system; writes that would go below get 507.
     max_request_size : int
         Largest request body (decompressed) accepted; larger gets 413.
+    allow_pickle : bool
+        Accept pickled numpy arrays on ``__aggregate_h5r`` (restricted unpickler: arrays only, never code).
 
     Returns
     -------
@@ -246,6 +249,7 @@ def start_server(
         settings = ServiceSettings(
             root=str(Path(root).resolve()), cluster=cluster, host=host, port=bound_port, token=token,
             fsync=fsync, free_space_floor=free_space_floor, max_request_size=max_request_size,
+            allow_pickle=allow_pickle,
         )
         service = DataService(settings)
     except BaseException:
