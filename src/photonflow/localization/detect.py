@@ -8,9 +8,9 @@ Candidates are local maxima of F (3×3) with a score above the threshold, refine
 their 3×3 neighbourhood, then debounced: within ``min_distance`` only the highest score survives.
 
 Speed: the background subtraction and both horizontal filters share one reflected row buffer; the vertical filters
-run over whole rows so they vectorise; the box high-pass is a running sum. The maxima search first compares each
-pixel with a lower bound of its threshold (the threshold at the smallest possible variance), so only a handful of
-pixels per frame reach the 3×3 test. A :class:`DetectionWorkspace` holds every buffer, reused from frame to frame.
+run over whole rows so they vectorise. The maxima search first applies the squared threshold test to whole rows
+(branch-free, no square root), so only a handful of pixels per frame reach the 3×3 test. A
+:class:`DetectionWorkspace` holds every buffer, reused from frame to frame.
 """
 
 from __future__ import annotations
@@ -108,21 +108,27 @@ def _row_pass(
         for t in range(1, pad + 1):
             buf[pad - t] = buf[pad + t - 1]
             buf[pad + nc - 1 + t] = buf[pad + nc - t]
+        # shifted views indexed by a plain loop counter vectorise; computed indices such as buf[pad + j - t] do
+        # not (numba must allow for negative-index wraparound)
         out = h1[i]
+        mid = buf[pad : pad + nc]
         for j in range(nc):
-            out[j] = w0 * buf[pad + j]
+            out[j] = w0 * mid[j]
         for t in range(1, r1 + 1):
             wt = w[t]
+            left = buf[pad - t : pad - t + nc]
+            right = buf[pad + t : pad + t + nc]
             for j in range(nc):
-                out[j] += wt * (buf[pad + j - t] + buf[pad + j + t])
+                out[j] += wt * (left[j] + right[j])
+        # the box as direct sums too: a running sum is one long dependency chain that does not vectorise
         box = hb[i]
-        acc = 0.0
-        for j in range(pad - rb, pad + rb + 1):
-            acc += buf[j]
-        for j in range(nc - 1):
-            box[j] = acc
-            acc += buf[pad + rb + 1 + j] - buf[pad - rb + j]
-        box[nc - 1] = acc
+        for j in range(nc):
+            box[j] = mid[j]
+        for t in range(1, rb + 1):
+            left = buf[pad - t : pad - t + nc]
+            right = buf[pad + t : pad + t + nc]
+            for j in range(nc):
+                box[j] += left[j] + right[j]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -167,6 +173,36 @@ def _column_pass(
                 col[j] += add[j] - sub[j]
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _margin_row(
+    row: np.ndarray,
+    low: np.ndarray,
+    bg: np.ndarray,
+    bg_const: float,
+    has_map: bool,
+    read_var: np.ndarray,
+    f2: float,
+    k2: float,
+    q: np.ndarray,
+) -> None:
+    """``q = v·|v| − k2 · var``: positive where the pixel's band-passed value may pass the threshold.
+
+    A branch-free pass (it vectorises) so that only a handful of pixels per frame reach the 3×3 maximum test.
+    """
+    f2f = np.float32(f2)
+    k2f = np.float32(k2)
+    one = np.float32(1.0)
+    if has_map:
+        for j in range(row.size):
+            v = row[j]
+            q[j] = v * abs(v) - k2f * (f2f * max(low[j] + bg[j], one) + read_var[j])
+    else:
+        b = np.float32(bg_const)
+        for j in range(row.size):
+            v = row[j]
+            q[j] = v * abs(v) - k2f * (f2f * max(low[j] + b, one) + read_var[j])
+
+
 @numba.njit(cache=True, nogil=True)
 def _find(
     f: np.ndarray,
@@ -178,22 +214,23 @@ def _find(
     f2: float,
     gain: float,
     threshold: float,
-    vmin: float,
     border: int,
+    q: np.ndarray,
     out_r: np.ndarray,
     out_c: np.ndarray,
     out_s: np.ndarray,
 ) -> int:
     """Write the 3×3 maxima of ``f`` above the noise threshold, with centroids, to ``out_*``; return their number."""
     nr, nc = f.shape
+    # the squared threshold test, loosened by a hair for float32 rounding: the exact test follows
+    k2 = (max(threshold, 0.0) * gain) ** 2 * (1.0 - 1e-5)
     n = 0
-    for i in range(border, nr - border):
-        row = f[i]
-        for j in range(border, nc - border):
-            v = row[j]
-            # vmin is the threshold at the smallest variance any pixel can have: most pixels stop here
-            if v <= vmin:
+    for i in range(max(border, 0), min(nr - border, nr)):
+        _margin_row(f[i], low[i], bg_map[i if has_map else 0], bg_const, has_map, read_var[i], f2, k2, q)
+        for j in range(max(border, 0), min(nc - border, nc)):
+            if q[j] <= 0.0:
                 continue
+            v = f[i, j]
             is_max = True
             for di in range(-1, 2):
                 ii = i + di
@@ -275,6 +312,7 @@ class DetectionWorkspace:
         self.h1 = np.empty((nr, nc), np.float32)
         self.hb = np.empty((nr, nc), np.float32)
         self.col = np.empty(nc, np.float64)
+        self.q = np.empty(nc, np.float32)
         self.low = np.empty((nr, nc), np.float32)
         self.dog = np.empty((nr, nc), np.float32)
         # strict 3×3 maxima are never adjacent, so a frame cannot hold more
@@ -408,15 +446,11 @@ def detect(
     if read_variance is None:
         read_variance = camera.read_variance(image.shape)
     rv = np.ascontiguousarray(read_variance, dtype=np.float32)
-    f2 = float(camera.noise_factor**2)
-    gain = dog_noise_gain(sigma_low, sigma_high)
-    # every pixel's variance is at least f2 + min(read variance), hence its threshold at least vmin (less a hair
-    # for rounding: the exact test follows)
-    vmin = max(float(threshold) * gain * math.sqrt(f2 + float(rv.min())) * (1.0 - 1e-6), 0.0)
     bg_const = 0.0 if bg_map is not None else float(background)
     n = _find(
-        ws.dog, ws.low, ws._no_map if bg_map is None else bg_map, bg_const, bg_map is not None, rv, f2, gain,
-        float(threshold), vmin, int(border), ws.rows, ws.cols, ws.scores,
+        ws.dog, ws.low, ws._no_map if bg_map is None else bg_map, bg_const, bg_map is not None, rv,
+        float(camera.noise_factor**2), dog_noise_gain(sigma_low, sigma_high), float(threshold), int(border), ws.q,
+        ws.rows, ws.cols, ws.scores,
     )  # fmt: skip
     rows, cols, scores = ws.rows[:n].copy(), ws.cols[:n].copy(), ws.scores[:n].copy()
     if n and min_distance > 0:
