@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,7 @@ import numpy as np
 
 from photonflow.storage import ClusterClient
 
-__all__ = ["LoadedResults", "ResultsCache"]
+__all__ = ["ListingCache", "LoadedResults", "ResultsCache", "fetch_direct"]
 
 LoadedResults = tuple[np.ndarray, dict[str, Any]]
 RESULT_SUFFIXES = (".h5r", ".npy", ".csv", ".hdf5", ".hdf")
@@ -74,3 +75,81 @@ class ResultsCache:
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
         return value
+
+
+def fetch_direct(client: ClusterClient, path: str) -> bytes:
+    """A file's bytes asked of each server in turn, without listing its directory first.
+
+    ``ClusterClient.get_file`` lists the parent to find holders; for a frame of a 100,000-frame series that listing
+    costs far more than the frame. A 404 moves on to the next server.
+
+    Raises
+    ------
+    NotFoundError
+        No server has it.
+    """
+    from photonflow.errors import NotFoundError, ServerUnavailableError
+    from photonflow.storage.client._http import error_for_status
+    from photonflow.storage.client._paths import quote_path
+
+    for server in client.servers():
+        try:
+            # ClusterClient has no public listing-free read yet; this is the GET get_file would send.
+            response = client._request(server.url, "GET", quote_path(path), path=path, timeout=10.0)
+        except ServerUnavailableError:
+            continue
+        if response.status == 200:
+            return response.body
+        if response.status != 404:
+            raise error_for_status(response.status, server=server.url, path=path, reason=response.reason)
+    raise NotFoundError(f"/{path} not found on any reachable server")
+
+
+class ListingCache:
+    """Sorted directory listings for paging, reused for ``max_age_s``; older ones are served once while refreshed.
+
+    Paging through a directory of 100,000 entries must not re-list and re-sort it for every page.
+    """
+
+    def __init__(self, *, max_age_s: float = 2.0, stale_s: float = 30.0, max_items: int = 16) -> None:
+        self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._refreshing: set[str] = set()
+        self._max_age, self._stale, self._max = max_age_s, stale_s, max_items
+
+    def get(self, key: str, build: Callable[[], Any]) -> Any:
+        """The value for ``key``: fresh, stale-while-refreshing (in a thread), or built now."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and now - hit[0] < self._max_age:
+                return hit[1]
+            if hit is not None and now - hit[0] < self._stale:
+                if key not in self._refreshing:
+                    self._refreshing.add(key)
+                    threading.Thread(target=self._refresh, args=(key, build), daemon=True).start()
+                return hit[1]
+        return self._store(key, build())
+
+    def _refresh(self, key: str, build: Callable[[], Any]) -> None:
+        try:
+            self._store(key, build())
+        except Exception:  # a failed background refresh leaves the old value; the next request builds anew
+            with self._lock:
+                self._items.pop(key, None)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
+
+    def _store(self, key: str, value: Any) -> Any:
+        with self._lock:
+            self._items[key] = (time.monotonic(), value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+        return value
+
+    def forget(self, key: str) -> None:
+        """Drop ``key`` (after a write into that directory)."""
+        with self._lock:
+            self._items.pop(key, None)

@@ -19,7 +19,7 @@ from photonflow.ui.auth import WRITE_ROLES, AuthSettings, csrf_matches, new_csrf
 
 if TYPE_CHECKING:
     from photonflow.storage import ClusterClient
-    from photonflow.ui._cache import ResultsCache
+    from photonflow.ui._cache import ListingCache, ResultsCache
     from photonflow.ui._rules_client import RulesClient
     from photonflow.ui.rules import RulesFeed
 
@@ -40,6 +40,7 @@ class UIState:
     feed: RulesFeed
     results: ResultsCache
     presets_dir: Path | None
+    listings: ListingCache
     page_size: int = 500
     extra: dict[str, Any] = field(default_factory=dict)
 

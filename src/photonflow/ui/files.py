@@ -19,7 +19,7 @@ from photonflow.storage import ClusterClient, DirectoryListing
 from photonflow.storage.client import SERIES, SERIES_COMPLETE, normalize_path
 from photonflow.ui._web import blocking, breadcrumbs, flash, human_size, page, state_of, url_path, writer_endpoint
 
-__all__ = ["ListedEntry", "list_page", "routes", "series_frame_count"]
+__all__ = ["ListedEntry", "list_page", "routes", "series_frame_count", "sorted_names"]
 
 # Files of a series directory that are not frames (PYME counts frames as entries − 3 the same way).
 _SERIES_SIDE_FILES = ("metadata.json", "final_metadata.json", "events.json")
@@ -64,9 +64,16 @@ def _entry(directory: str, name: str, flags: int, size: int) -> ListedEntry:
     return ListedEntry(bare, path, "file", size)
 
 
-def list_page(listing: DirectoryListing, *, page_number: int, page_size: int) -> tuple[list[ListedEntry], int]:
-    """Entries of one page (directories and series first, then files, each by name) and the page count."""
-    names = sorted(listing, key=lambda n: (not n.endswith("/") and listing[n].type <= 0, n))
+def sorted_names(listing: DirectoryListing) -> list[str]:
+    """Names in page order: directories and series first, then files, each by name."""
+    entries = listing.entries
+    return sorted(entries, key=lambda n: (not n.endswith("/") and entries[n].type <= 0, n))
+
+
+def list_page(listing: DirectoryListing, *, page_number: int, page_size: int,
+              names: list[str] | None = None) -> tuple[list[ListedEntry], int]:
+    """Entries of one page and the page count (``names``: :func:`sorted_names` of the listing, if known)."""
+    names = sorted_names(listing) if names is None else names
     pages = max(1, -(-len(names) // page_size))
     start = (min(max(page_number, 1), pages) - 1) * page_size
     rows = [_entry(listing.path, n, listing[n].type, listing[n].size) for n in names[start : start + page_size]]
@@ -78,6 +85,11 @@ def _path_param(request: Request) -> str:
         return normalize_path(request.path_params.get("path", ""))
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
+
+
+def _sorted_listing(client: ClusterClient, path: str) -> tuple[DirectoryListing, list[str]]:
+    listing = client.listdirectory(path)
+    return listing, sorted_names(listing)
 
 
 def _flags(client: ClusterClient, path: str) -> int:
@@ -94,7 +106,7 @@ async def browse(request: Request) -> Response:
     if path and (await blocking(_flags, state.client, path)) & SERIES:
         return RedirectResponse(f"/series/{url_path(path)}", status_code=303)
     try:
-        listing = await blocking(state.client.listdirectory, path)
+        listing, names = await blocking(state.listings.get, path, lambda: _sorted_listing(state.client, path))
     except NotFoundError:
         return page(request, "error.html", {"title": "Not found", "message": f"/{path} does not exist"},
                     status_code=404)
@@ -102,7 +114,7 @@ async def browse(request: Request) -> Response:
         number = int(request.query_params.get("page", "1"))
     except ValueError:
         number = 1
-    rows, pages = list_page(listing, page_number=number, page_size=state.page_size)
+    rows, pages = list_page(listing, page_number=number, page_size=state.page_size, names=names)
     return page(request, "files.html", {
         "path": path,
         "crumbs": breadcrumbs(path),
@@ -197,6 +209,7 @@ async def upload(request: Request) -> Response:
             files.append((name, await item.read()))
     if not files:
         flash(request, "error", "choose one or more files to upload")
+    state_of(request).listings.forget(directory)
     for kind, message in await blocking(_store_uploads, client, directory, files):
         flash(request, kind, message)
     return RedirectResponse(f"/files/{url_path(directory)}", status_code=303)
@@ -236,6 +249,7 @@ async def mkdir(request: Request) -> Response:
         flash(request, "error", "a folder name must be one path component, not empty, '.', '..' or start with '__'")
         return RedirectResponse(f"/files/{url_path(directory)}", status_code=303)
     target = f"{directory}/{name}" if directory else name
+    state_of(request).listings.forget(directory)
     try:
         await blocking(make_directory, client, target)
     except AlreadyExistsError:
