@@ -13,11 +13,39 @@ from __future__ import annotations
 
 from collections import deque
 
+import numba
 import numpy as np
 
 from photonflow.errors import AnalysisError
 
 __all__ = ["SlidingBackground"]
+
+_NONE = np.zeros((0, 0), np.float32)
+_NONE.setflags(write=False)
+
+
+@numba.njit(cache=True, nogil=True)
+def _slide(
+    total: np.ndarray, add: np.ndarray, sub: np.ndarray, excl: np.ndarray, inv_n: float, out: np.ndarray
+) -> None:
+    """One pass: ``total += add − sub``, then ``out = (total − excl) · inv_n``; empty arrays are left out."""
+    nr, nc = total.shape
+    has_add = add.shape[0] > 0
+    has_sub = sub.shape[0] > 0
+    has_excl = excl.shape[0] > 0
+    for i in range(nr):
+        t = total[i]
+        o = out[i]
+        for j in range(nc):
+            v = t[j]
+            if has_add:
+                v += add[i, j]
+            if has_sub:
+                v -= sub[i, j]
+            t[j] = v
+            if has_excl:
+                v -= excl[i, j]
+            o[j] = v * inv_n
 
 
 class SlidingBackground:
@@ -105,19 +133,29 @@ class SlidingBackground:
     def _mean(self, win_lo: int, win_hi: int, t: int) -> np.ndarray:
         if self._sum is None:
             self._sum = np.zeros(self._frame(t).shape, dtype=np.float64)
-        # windows only move forward, so the running sum adds at the top and removes at the bottom
-        while self._sum_hi < win_hi:
+        # windows only move forward, so the running sum adds at the top and removes at the bottom; all but the
+        # last frame in and out are applied here, those two in the same pass that writes the mean
+        while self._sum_hi < win_hi - 1:
             self._sum += self._frame(self._sum_hi)
             self._sum_hi += 1
-        while self._sum_lo < win_lo:
+        while self._sum_lo < win_lo - 1:
             self._sum -= self._frame(self._sum_lo)
             self._sum_lo += 1
-        total = self._sum
+        add = sub = _NONE
+        if self._sum_hi < win_hi:
+            add = self._frame(self._sum_hi)
+            self._sum_hi += 1
+        if self._sum_lo < win_lo:
+            sub = self._frame(self._sum_lo)
+            self._sum_lo += 1
         n = win_hi - win_lo
+        excl = _NONE
         if win_lo <= t < win_hi:
-            total = total - self._frame(t)
+            excl = self._frame(t)
             n -= 1
-        return (total / n).astype(np.float32)
+        out = np.empty(self._sum.shape, np.float32)
+        _slide(self._sum, add, sub, excl, 1.0 / n, out)
+        return out
 
     def _percentile(self, members: list[int]) -> np.ndarray:
         stack = np.stack([self._frame(i) for i in members])

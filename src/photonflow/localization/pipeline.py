@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from photonflow.errors import AnalysisError
 from photonflow.localization.background import SlidingBackground
 from photonflow.localization.camera import Camera
-from photonflow.localization.detect import detect
+from photonflow.localization.detect import DetectionWorkspace, detect
 from photonflow.localization.fit.lsq import fit_lsq
 from photonflow.localization.fit.mle import fit_mle
 from photonflow.localization.params import LocalizationParams
@@ -26,6 +27,17 @@ __all__ = ["ProgressCallback", "localize", "localize_chunk"]
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(frames_done, localizations_so_far)`` after each frame."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _is_constant(image: np.ndarray) -> bool:
+    # stops at the first pixel that differs: almost free on a real frame (numba compiles no generator for all())
+    flat = image.ravel()
+    v = flat[0]
+    for k in range(1, flat.size):  # noqa: SIM110
+        if flat[k] != v:
+            return False
+    return True
 
 
 @dataclass
@@ -48,6 +60,7 @@ class _Engine:
         self.wanted = wanted
         self.background = SlidingBackground(params.bg_range, percentile=params.bg_percentile, first_index=first_index)
         self.read_var: np.ndarray | None = None
+        self.workspace: DetectionWorkspace | None = None
         self.shape: tuple[int, int] | None = None
         self.batch = _Batch()
         self.tables: list[np.ndarray] = []
@@ -62,6 +75,7 @@ class _Engine:
             self.shape = (int(raw.shape[0]), int(raw.shape[1]))
             self.camera.check_shape(self.shape)
             self.read_var = self.camera.read_variance(self.shape)
+            self.workspace = DetectionWorkspace(self.shape, self.params.sigma_low, self.params.sigma_high)
         elif raw.shape != self.shape:
             raise AnalysisError(f"frame shape changed from {self.shape} to {raw.shape}")
         for t, image, bg in self.background.push(self.camera.to_photoelectrons(raw)):
@@ -78,10 +92,10 @@ class _Engine:
             return
         p = self.params
         # a dropped frame reads as all zeros after conversion from a zero ADU frame: nothing to find
-        if image.size and image.max() == image.min():
+        if image.size and _is_constant(image):
             self.frames_done += 1
             return
-        assert self.read_var is not None
+        assert self.read_var is not None and self.workspace is not None
         cands = detect(
             image,
             camera=self.camera,
@@ -91,6 +105,7 @@ class _Engine:
             sigma_low=p.sigma_low,
             sigma_high=p.sigma_high,
             min_distance=p.min_distance,
+            workspace=self.workspace,
         )
         n = len(cands)
         if n:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from photonflow.errors import AnalysisError
@@ -23,6 +24,18 @@ def roi_origins(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], size
     return np.stack([r0, c0], axis=1).astype(np.int32)
 
 
+@numba.njit(cache=True, nogil=True)
+def _copy_windows(image: np.ndarray, origins: np.ndarray, size: int, out: np.ndarray) -> None:
+    for k in range(origins.shape[0]):
+        r0 = origins[k, 0]
+        c0 = origins[k, 1]
+        for i in range(size):
+            src = image[r0 + i, c0 : c0 + size]
+            dst = out[k, i]
+            for j in range(size):
+                dst[j] = src[j]
+
+
 def extract_rois(image: np.ndarray, origins: np.ndarray, size: int, out: np.ndarray | None = None) -> np.ndarray:
     """Copy the ``size``×``size`` windows at ``origins`` (from :func:`roi_origins`) of ``image`` into a batch.
 
@@ -30,11 +43,14 @@ def extract_rois(image: np.ndarray, origins: np.ndarray, size: int, out: np.ndar
     -------
     ndarray of shape (n, size, size), float32, C-contiguous (``out`` when given).
     """
-    origins = np.asarray(origins, dtype=np.int64).reshape(-1, 2)
-    offs = np.arange(size)
-    rr = origins[:, 0, None, None] + offs[None, :, None]
-    cc = origins[:, 1, None, None] + offs[None, None, :]
+    origins = np.ascontiguousarray(np.asarray(origins, dtype=np.int64).reshape(-1, 2))
+    n = origins.shape[0]
+    if n and (origins.min() < 0 or np.any(origins.max(axis=0) + size > np.asarray(image.shape[:2]))):
+        raise AnalysisError(f"ROIs of size {size} at these origins reach outside the {image.shape} image")
     if out is None:
-        out = np.empty((origins.shape[0], size, size), np.float32)
-    out[...] = image[rr, cc]
+        out = np.empty((n, size, size), np.float32)
+    elif out.shape != (n, size, size) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise AnalysisError(f"out must be a C-contiguous float32 array of shape {(n, size, size)}")
+    if n:
+        _copy_windows(np.ascontiguousarray(image, dtype=np.float32), origins, size, out)
     return out
