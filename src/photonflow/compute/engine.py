@@ -446,12 +446,12 @@ class RuleEngine:
             task = RecipeTask(input=source, recipe=rule.spec["recipe"], output_dir=rule.spec["output_dir"],
                               cluster=self._cc.cluster, servers=servers, token=token)
             fn = run_recipe_task
-        attempt = R.start_task(rule, index).attempts
+        attempt = rule.tasks[index].attempts + 1
         workers = placement.get(server) if server else None
-        fut = self._dask.submit(
-            fn, task, key=f"pf-{rule.id}-{index}-{attempt}", pure=False,
-            workers=workers or None, allow_other_workers=True,
-        )
+        # Beside the data when such a worker is connected; anywhere else if it is busy or gone.
+        where: dict[str, Any] = {"workers": workers, "allow_other_workers": True} if workers else {}
+        fut = self._dask.submit(fn, task, key=f"pf-{rule.id}-{index}-{attempt}", pure=False, **where)
+        R.start_task(rule, index)
         self._futures[(rule.id, index)] = fut
         self._servers_of[(rule.id, index)] = server
         fut.add_done_callback(lambda f, r=rule.id, i=index: self._events.put((r, i, f)))
