@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from photonflow.errors import FormatError, StorageError
+from photonflow.errors import FormatError, NotFoundError, ServerUnavailableError, StorageError
 from photonflow.formats.metadata import Metadata
 from photonflow.storage.client import ClusterClient
 from photonflow.storage.client._http import error_for_status
@@ -54,11 +54,21 @@ def results_server(client: ClusterClient, uri_or_path: str) -> str:
     StorageError
         The file exists on more than one server (a copy made outside photonflow); remove one copy.
     ServerUnavailableError
-        No server of the cluster is reachable.
+        The file is on no server that answered while some did not answer (it may be there).
     """
     path = _results_path(client, uri_or_path)
     parent, name = split_parent(path)
-    holders = client.listdirectory(parent, fresh=True).locations.get(name, ())
+    urls = [server.url for server in client.servers()]
+    try:
+        listing = client.listdirectory(parent, fresh=True)
+        holders, unavailable = listing.locations.get(name, ()), listing.unavailable
+    except NotFoundError:
+        holders, unavailable = (), tuple(url for url in urls if client._is_down(url))
+    if not holders and unavailable:
+        # The file may live on a server that did not answer; creating it elsewhere would split the results.
+        raise ServerUnavailableError(
+            f"cannot tell where results file /{path} lives: {', '.join(unavailable)} did not answer; retry later"
+        )
     if len(holders) > 1:
         raise StorageError(
             f"results file /{path} exists on {len(holders)} servers ({', '.join(holders)}); appends would split the "
@@ -66,7 +76,6 @@ def results_server(client: ClusterClient, uri_or_path: str) -> str:
         )
     if holders:
         return holders[0]
-    urls = [server.url for server in client.servers()]
     return max(urls, key=lambda url: hashlib.sha256(f"{url}\0{path}".encode()).digest())
 
 
