@@ -127,7 +127,6 @@ class RuleEngine:
         self._events: queue.Queue[tuple[str, int, Future]] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.task_seconds = 0.0  # time spent inside tasks (for the scheduling-overhead figure)
         for rule in store.load():
             self._rules[rule.id] = rule
             if rule.status == "active":
@@ -329,10 +328,9 @@ class RuleEngine:
                 continue
             if fut.status == "finished":
                 outcome = fut.result()
-                self.task_seconds += outcome.elapsed_s
                 server = self._servers_of.get(key)
                 local = None if server is None or outcome.dataserver is None else outcome.dataserver == server
-                if R.task_done(rule, index, worker=None, local=local, rows=outcome.rows):
+                if R.task_done(rule, index, worker=None, local=local, rows=outcome.rows, seconds=outcome.elapsed_s):
                     rule.tasks[index].worker = outcome.dataserver
                     if outcome.outputs:
                         rule.outputs.extend(o for o in outcome.outputs if o not in rule.outputs)
@@ -526,7 +524,3 @@ class RuleEngine:
             with contextlib.suppress(AlreadyExistsError):
                 self._cc.put_file(results, path.read_bytes())
 
-    def overhead_figures(self) -> dict[str, float]:
-        """Seconds spent inside tasks so far (for benchmarks)."""
-        with self._lock:
-            return {"task_seconds": self.task_seconds}

@@ -57,6 +57,8 @@ class Task:
         Rows (localizations) or files the task produced.
     error : str or None
         Last failure, as text.
+    seconds : float
+        Time the counted run spent inside the task.
     """
 
     index: int
@@ -66,6 +68,7 @@ class Task:
     local: bool | None = None
     rows: int = 0
     error: str | None = None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -145,12 +148,14 @@ def start_task(rule: Rule, index: int) -> Task:
     return task
 
 
-def task_done(rule: Rule, index: int, *, worker: str | None, local: bool | None, rows: int) -> bool:
+def task_done(rule: Rule, index: int, *, worker: str | None, local: bool | None, rows: int,
+              seconds: float = 0.0) -> bool:
     """Record a success; ``False`` when the task was already done (a duplicate, which changes nothing)."""
     task = rule.tasks[index]
     if task.status == "done":
         return False
     task.status, task.worker, task.local, task.rows, task.error = "done", worker, local, rows, None
+    task.seconds = seconds
     return True
 
 

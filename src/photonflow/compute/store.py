@@ -16,6 +16,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rules (id TEXT PRIMARY KEY, serial INTEGER, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (
     rule_id TEXT, idx INTEGER, status TEXT, attempts INTEGER, worker TEXT, local INTEGER, rows_ INTEGER, error TEXT,
+    seconds REAL,
     PRIMARY KEY (rule_id, idx));
 """
 
@@ -61,9 +62,9 @@ class RuleStore:
     def save_tasks(self, rule_id: str, tasks: list[Task]) -> None:
         """Write the state of some tasks of a rule."""
         rows = [(rule_id, t.index, t.status, t.attempts, t.worker, None if t.local is None else int(t.local), t.rows,
-                 t.error) for t in tasks]  # fmt: skip
+                 t.error, t.seconds) for t in tasks]  # fmt: skip
         with self._lock, self._conn:
-            self._conn.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._conn.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def load(self) -> list[Rule]:
         """Every stored rule with its tasks, oldest first."""
@@ -71,10 +72,10 @@ class RuleStore:
             docs = self._conn.execute("SELECT doc FROM rules ORDER BY serial").fetchall()
             task_rows = self._conn.execute("SELECT * FROM tasks ORDER BY rule_id, idx").fetchall()
         by_rule: dict[str, dict[int, Task]] = {}
-        for rule_id, idx, status, attempts, worker, local, rows, error in task_rows:
+        for rule_id, idx, status, attempts, worker, local, rows, error, seconds in task_rows:
             by_rule.setdefault(rule_id, {})[idx] = Task(
                 index=idx, status=status, attempts=attempts, worker=worker,
-                local=None if local is None else bool(local), rows=rows, error=error,
+                local=None if local is None else bool(local), rows=rows, error=error, seconds=seconds or 0.0,
             )
         rules = []
         for (text,) in docs:
