@@ -104,3 +104,17 @@ def test_tls_when_given_a_certificate(dataserver: object, tmp_path: Path) -> Non
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_cluster_token_is_sent_to_data_servers(dataserver: object, tmp_path: Path) -> None:
+    server = dataserver(cluster="dav", token="cluster-secret")  # type: ignore[operator]
+    proc = start_webdav([server], tmp_path, extra=["--token", "cluster-secret"])
+    try:
+        url = wait_url(proc)
+        assert _request(url, "PUT", "/t.txt", _AUTH, b"tok")[0] == 201
+        assert _request(url, "GET", "/t.txt", _AUTH)[2] == b"tok"
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
