@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -94,7 +97,21 @@ def test_live_series_is_analysed_beside_its_data(dataserver_process: Any, comput
         assert counts["local"] / counts["done"] >= 0.95, final["tasks"]
         assert all(t["local"] for t in final["tasks"]) or counts["local"] >= 0.95 * 16
         got = _results(client, final["outputs"][0], tmp_path)
+        _check_cli(api.url, rule["id"])
     _assert_same_rows(got, movie, params)
+
+
+def _check_cli(api_url: str, rule_id: str) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "photonflow", *args, "--api", api_url, "--config", os.devnull],
+                              capture_output=True, text=True, timeout=60)
+
+    listed = cli("rules")
+    assert listed.returncode == 0 and rule_id in listed.stdout and "complete" in listed.stdout, listed
+    missing = cli("cancel", "000999-nope")
+    assert missing.returncode == 1 and "no rule" in missing.stderr
+    bad = cli("analyse", "no/such/series.pcs")
+    assert bad.returncode == 1 and "not a series" in bad.stderr
 
 
 def test_worker_killed_and_scheduler_restarted_mid_rule(
