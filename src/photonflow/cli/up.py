@@ -15,6 +15,8 @@ from photonflow.cli._common import config_from_args
 
 if TYPE_CHECKING:
     from photonflow.compute.cluster_of_one import ClusterOfOne
+    from photonflow.config import Config
+    from photonflow.ui.app import RunningUI
 
 __all__ = ["register"]
 
@@ -43,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--demo-fps", type=float, default=1000.0, help="demo camera frame rate")
     parser.add_argument("--chunk-size", type=int, default=100, help="demo frames per spool chunk (= per task)")
     parser.add_argument("--keep-running", action="store_true", help="after the demo, keep the cluster up")
+    parser.add_argument("--ui-port", type=int, default=8789, help="web UI port (default 8789; any free port if taken)")
+    parser.add_argument("--no-ui", action="store_true", help="do not start the web UI")
     parser.set_defaults(handler=_run)
 
 
@@ -59,11 +63,16 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_term)
     t0 = time.monotonic()
     cluster = ClusterOfOne(root=config.dataserver_root, cluster=config.cluster, workers=max(args.workers, 1))
+    ui = None
     try:
         with cluster:
+            if not args.no_ui:
+                ui = _start_ui(cluster, config, port=args.ui_port)
             print(f"photonflow up: data server {cluster.dataserver_url}, scheduler {cluster.scheduler_address}, "
                   f"rule API {cluster.api_url}, {args.workers} worker(s), root {cluster.root} "
                   f"(ready in {time.monotonic() - t0:.1f} s)", flush=True)
+            if ui is not None:
+                print(f"photonflow up: web UI {ui.url}", flush=True)
             status = 0
             if args.demo:
                 status = _demo(cluster, args)
@@ -76,6 +85,23 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("photonflow up: stopped", file=sys.stderr)
         return 0
+    finally:
+        if ui is not None:
+            ui.stop()
+
+
+def _start_ui(cluster: ClusterOfOne, config: Config, *, port: int) -> RunningUI:
+    """The web UI in this process, on loopback; on any free port when ``port`` is taken."""
+    from photonflow.storage import ClusterClient
+    from photonflow.ui import auth_from_config, start_ui
+
+    client = ClusterClient(cluster.cluster, [cluster.dataserver_url], token=config.token, zeroconf=False)
+    auth = auth_from_config(config.ui_users, token=config.token, secret=config.ui_secret)
+    options: dict[str, Any] = {"client": client, "rules_api_url": cluster.api_url, "auth": auth}
+    try:
+        return start_ui(host="127.0.0.1", port=port, **options)
+    except OSError:
+        return start_ui(host="127.0.0.1", port=0, **options)
 
 
 def _demo(cluster: ClusterOfOne, args: argparse.Namespace) -> int:
