@@ -129,14 +129,16 @@ def main() -> int:
         for fsync in (True, False):
             proc, port = _server(root / f"srv-{fsync}", fsync=fsync)
             try:
-                served = _median(lambda k: _http_appends(port, f"/__aggregate_h5r/b/r{k}.h5r/FitResults", body, n),
-                                 args.runs)
-                text = _median(lambda k: _http_appends(port, f"/__aggregate_txt/b/t{k}.bin", body, n), args.runs)
+                served = _median(
+                    lambda k, p=port: _http_appends(p, f"/__aggregate_h5r/b/r{k}.h5r/FitResults", body, n), args.runs)
+                text = _median(lambda k, p=port: _http_appends(p, f"/__aggregate_txt/b/t{k}.bin", body, n), args.runs)
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
-            local = _median(lambda k: _local_open_close(root / f"lo-{fsync}-{k}.h5r", recs, n, fsync=fsync), args.runs)
-            kept = _median(lambda k: _local_kept_open(root / f"lk-{fsync}-{k}.h5r", recs, n, fsync=fsync), args.runs)
+            local = _median(lambda k, on=fsync: _local_open_close(root / f"lo-{on}-{k}.h5r", recs, n, fsync=on),
+                            args.runs)
+            kept = _median(lambda k, on=fsync: _local_kept_open(root / f"lk-{on}-{k}.h5r", recs, n, fsync=on),
+                           args.runs)
             print(f"\nfsync {'on' if fsync else 'off'}:")
             print(f"  __aggregate_h5r           {n / served:8.0f} req/s {mb / served:7.1f} MB/s")
             for label, t in (("local open-append-close", local), ("local kept open", kept),
