@@ -129,6 +129,9 @@ class ServerConnection:
         if self._token:
             all_headers["Authorization"] = f"Bearer {self._token}"
         all_headers.update(headers or {})
+        # A reused keep-alive connection the server already closed is re-tried once on a fresh one; but an append
+        # may have been applied before the connection broke, so appends are never sent twice.
+        may_resend = not target.lstrip("/").startswith("__aggregate")
         for attempt in (0, 1):
             conn = self._take(timeout)
             try:
@@ -137,7 +140,7 @@ class ServerConnection:
                 data = raw.read()
             except _STALE as exc:
                 conn.close()
-                if conn.reused and attempt == 0:
+                if conn.reused and attempt == 0 and may_resend:
                     continue
                 raise self._unavailable(exc, path) from exc
             except (OSError, http.client.HTTPException) as exc:
