@@ -20,6 +20,7 @@ from photonflow.storage.client import (
     parse_uri,
 )
 from photonflow.storage.discovery import ServerInfo, advertise, find_servers
+from photonflow.storage.streamer import ServerCounters, Streamer, StreamerStats
 
 __all__ = [
     "ClusterClient",
@@ -27,13 +28,13 @@ __all__ = [
     "DirectoryListing",
     "Entry",
     "FileStat",
+    "ServerCounters",
     "ServerInfo",
     "ServerStatus",
+    "Streamer",
+    "StreamerStats",
     "advertise",
     "find_servers",
     "format_uri",
     "parse_uri",
 ]
-from photonflow.storage.streamer import ServerCounters, Streamer, StreamerStats  # noqa: E402
-
-__all__ += ["ServerCounters", "Streamer", "StreamerStats"]
