@@ -28,7 +28,7 @@ import yaml
 
 from photonflow.errors import ConfigError
 
-__all__ = ["DEFAULT_PORT", "Config", "config_paths", "load_config"]
+__all__ = ["DEFAULT_PORT", "Config", "config_paths", "load_config", "read_yaml_mapping"]
 
 DEFAULT_PORT = 15348
 Advertise = Literal["zeroconf", "local", "none"]
@@ -175,22 +175,44 @@ def _canonical(key: str) -> str:
     return _PYME_ALIASES.get(lowered, lowered.replace("-", "_"))
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, *, what: str = "config", missing_ok: bool = False) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping (an empty file is an empty mapping).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    what : str
+        What the file is, for error messages ("config", "camera", "parameters", ...).
+    missing_ok : bool
+        Return ``{}`` for a file that does not exist instead of raising.
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read, is not valid YAML, or does not hold a mapping.
+    """
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
+    except FileNotFoundError as exc:
+        if missing_ok:
+            return {}
+        raise ConfigError(f"{what} file {path} does not exist") from exc
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        raise ConfigError(f"cannot read {what} file {path}: {exc}") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{what} file {path} is not valid YAML: {exc}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of keys to values, not {type(data).__name__}")
-    return {_canonical(str(k)): v for k, v in data.items()}
+        raise ConfigError(f"{what} file {path} must hold a mapping of keys to values, not {type(data).__name__}")
+    return data
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    return {_canonical(str(k)): v for k, v in read_yaml_mapping(path, missing_ok=True).items()}
 
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:

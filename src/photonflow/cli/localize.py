@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from photonflow.config import read_yaml_mapping
+
 __all__ = ["register"]
 
 
@@ -46,24 +48,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=_localize)
 
 
-def _load_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
-    import yaml
-
-    from photonflow.errors import ConfigError
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} file {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} file {path} is not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what} file {path} must hold a mapping, not {type(data).__name__}")
-    return data
-
-
 def _camera_metadata(args: argparse.Namespace) -> dict[str, float]:
     metadata: dict[str, Any] = {
         "Camera.ADOffset": 100.0,
@@ -73,7 +57,7 @@ def _camera_metadata(args: argparse.Namespace) -> dict[str, float]:
         "Camera.NoiseFactor": 1.0,
     }
     if args.camera_yaml is not None:
-        for key, value in _load_yaml_mapping(args.camera_yaml, "camera").items():
+        for key, value in read_yaml_mapping(args.camera_yaml, what="camera").items():
             metadata[key if str(key).startswith("Camera.") else f"Camera.{key}"] = value
     flags = {
         "Camera.ADOffset": args.baseline,
@@ -89,7 +73,7 @@ def _camera_metadata(args: argparse.Namespace) -> dict[str, float]:
 def _params(args: argparse.Namespace) -> Any:
     from photonflow.localization.params import LocalizationParams
 
-    mapping: dict[str, Any] = _load_yaml_mapping(args.params, "parameters") if args.params else {}
+    mapping: dict[str, Any] = read_yaml_mapping(args.params, what="parameters") if args.params else {}
     flags = {
         "method": args.method,
         "pixel_size": args.pixel_size,
