@@ -165,8 +165,7 @@ class SeriesWriter:
                     "series are write-once, choose a new name"
                 )
             servers = [s.url for s in client_or_servers.servers()]
-            # ClusterClient keeps its token private; the streamer must send the same one.
-            token = token if token is not None else getattr(client_or_servers, "_token", None)
+            token = token if token is not None else client_or_servers.token
         else:
             servers = list(client_or_servers)
         self.metadata = Metadata(metadata)
@@ -512,7 +511,9 @@ class SeriesReader:
     # ------------------------------------------------------------------------------------------------ frames
 
     def _blob(self, index: int) -> bytes:
-        return self.client.get_file(f"{self.path}/{frame_name(index)}")
+        # The listing named the frame's holder: ask it directly instead of re-listing the series per frame.
+        holders = self._locations.get(index)
+        return self.client.get_file(f"{self.path}/{frame_name(index)}", server=holders[0] if holders else None)
 
     @property
     def header(self) -> pzf.PZFHeader:

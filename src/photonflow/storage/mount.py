@@ -11,47 +11,53 @@ import os
 import stat
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from fuse import FUSE, FuseOSError, Operations
 
 from photonflow.errors import NotFoundError, ServerUnavailableError, StorageError
-from photonflow.webdav._cluster import ClusterFiles, RangeReader
+from photonflow.storage.client import ClusterClient, FileStat, RangeReader
 
-__all__ = ["ClusterFS", "mount"]
+__all__ = ["ClusterFS", "HasClient", "mount"]
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
+class HasClient(Protocol):
+    """Anything that carries a :class:`ClusterClient` as ``.client`` (e.g. ``photonflow.webdav.ClusterFiles``)."""
+
+    @property
+    def client(self) -> ClusterClient: ...
+
+
 class ClusterFS(Operations):
-    """FUSE operations over :class:`~photonflow.webdav.ClusterFiles`, read-only.
+    """FUSE operations over a :class:`ClusterClient`, read-only.
 
     Parameters
     ----------
-    files : ClusterFiles
-        Cluster access.
+    client : ClusterClient
+        The cluster.
     block : int
         Bytes fetched per request when reading.
     """
 
-    def __init__(self, files: ClusterFiles, *, block: int = 4 << 20) -> None:
-        self._files = files
+    def __init__(self, client: ClusterClient, *, block: int = 4 << 20) -> None:
+        self._client = client
         self._block = block
         self._handles: dict[int, tuple[threading.Lock, RangeReader]] = {}
         self._next = 1
         self._lock = threading.Lock()
         self._started = time.time()
 
-    def _stat(self, path: str) -> Any:
+    def _stat(self, path: str) -> FileStat:
         try:
-            found = self._files.stat(path)
+            return self._client.stat(path)
+        except NotFoundError as exc:
+            raise FuseOSError(errno.ENOENT) from exc
         except ServerUnavailableError as exc:
             raise FuseOSError(errno.EIO) from exc
         except ValueError as exc:
             raise FuseOSError(errno.EINVAL) from exc
-        if found is None:
-            raise FuseOSError(errno.ENOENT)
-        return found
 
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
         base = {"st_uid": os.getuid(), "st_gid": os.getgid(), "st_mtime": self._started,
@@ -65,7 +71,7 @@ class ClusterFS(Operations):
 
     def readdir(self, path: str, fh: int) -> list[str]:
         try:
-            listing = self._files.listdir(path)
+            listing = self._client.listdirectory(path)
         except NotFoundError as exc:
             raise FuseOSError(errno.ENOENT) from exc
         except StorageError as exc:
@@ -78,7 +84,7 @@ class ClusterFS(Operations):
         found = self._stat(path)
         if found.is_dir:
             raise FuseOSError(errno.EISDIR)
-        reader = self._files.open(path, found, block=self._block)
+        reader = RangeReader(self._client, found, block=self._block)
         with self._lock:
             fh, self._next = self._next, self._next + 1
             self._handles[fh] = (threading.Lock(), reader)
@@ -102,7 +108,7 @@ class ClusterFS(Operations):
         return 0
 
     def statfs(self, path: str) -> dict[str, int]:
-        statuses = [s for s in self._files.client.status() if s.responsive]
+        statuses = [s for s in self._client.status() if s.responsive]
         total = sum(s.total or 0 for s in statuses)
         free = sum(s.free or 0 for s in statuses)
         bsize = 4096
@@ -116,7 +122,22 @@ class ClusterFS(Operations):
     setxattr = removexattr = utimens = mknod = _read_only
 
 
-def mount(files: ClusterFiles, mountpoint: str, *, foreground: bool = True, allow_other: bool = False) -> None:
-    """Mount the cluster read-only at ``mountpoint``; returns when it is unmounted (``fusermount3 -u``)."""
-    FUSE(ClusterFS(files), mountpoint, foreground=foreground, ro=True, nothreads=False, allow_other=allow_other,
+def mount(
+    cluster: ClusterClient | HasClient, mountpoint: str, *, foreground: bool = True, allow_other: bool = False
+) -> None:
+    """Mount the cluster read-only at ``mountpoint``; returns when it is unmounted (``fusermount3 -u``).
+
+    Parameters
+    ----------
+    cluster : ClusterClient or HasClient
+        The cluster, or an object carrying its client (``photonflow mount`` passes the gateway's ``ClusterFiles``).
+    mountpoint : str
+        An empty directory.
+    foreground : bool
+        Block until unmounted.
+    allow_other : bool
+        Let other users read the mount.
+    """
+    client = cluster if isinstance(cluster, ClusterClient) else cluster.client
+    FUSE(ClusterFS(client), mountpoint, foreground=foreground, ro=True, nothreads=False, allow_other=allow_other,
          fsname="photonflow", subtype="photonflow")

@@ -14,7 +14,7 @@ import numpy as np
 
 from photonflow.storage import ClusterClient
 
-__all__ = ["ListingCache", "LoadedResults", "ResultsCache", "fetch_direct"]
+__all__ = ["ListingCache", "LoadedResults", "ResultsCache"]
 
 LoadedResults = tuple[np.ndarray, dict[str, Any]]
 RESULT_SUFFIXES = (".h5r", ".npy", ".csv", ".hdf5", ".hdf")
@@ -75,34 +75,6 @@ class ResultsCache:
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
         return value
-
-
-def fetch_direct(client: ClusterClient, path: str) -> bytes:
-    """A file's bytes asked of each server in turn, without listing its directory first.
-
-    ``ClusterClient.get_file`` lists the parent to find holders; for a frame of a 100,000-frame series that listing
-    costs far more than the frame. A 404 moves on to the next server.
-
-    Raises
-    ------
-    NotFoundError
-        No server has it.
-    """
-    from photonflow.errors import NotFoundError, ServerUnavailableError
-    from photonflow.storage.client._http import error_for_status
-    from photonflow.storage.client._paths import quote_path
-
-    for server in client.servers():
-        try:
-            # ClusterClient has no public listing-free read yet; this is the GET get_file would send.
-            response = client._request(server.url, "GET", quote_path(path), path=path, timeout=10.0)
-        except ServerUnavailableError:
-            continue
-        if response.status == 200:
-            return response.body
-        if response.status != 404:
-            raise error_for_status(response.status, server=server.url, path=path, reason=response.reason)
-    raise NotFoundError(f"/{path} not found on any reachable server")
 
 
 class ListingCache:

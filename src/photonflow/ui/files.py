@@ -216,25 +216,14 @@ async def upload(request: Request) -> Response:
 
 
 def make_directory(client: ClusterClient, path: str) -> None:
-    """Create an empty directory on one server (PUT of ``<path>/``, the protocol's mkdir).
+    """Create an empty directory on one server (the protocol's mkdir, via :meth:`ClusterClient.mkdir`).
 
     Raises
     ------
     AlreadyExistsError
         A file or directory of that name exists.
     """
-    from photonflow.storage.client._http import error_for_status
-    from photonflow.storage.client._paths import quote_path
-
-    if client.exists(path):
-        raise AlreadyExistsError(f"/{path} already exists")
-    server = client.servers()[0]
-    # ClusterClient has no public mkdir yet; this is the one PUT it would send.
-    response = client._request(server.url, "PUT", quote_path(path) + "/", path=path, timeout=10.0)
-    if response.status != 200:
-        raise error_for_status(response.status, server=server.url, path=path, reason=response.reason)
-    parent = path.rsplit("/", 1)[0] if "/" in path else ""
-    client.listdirectory(parent, fresh=True)
+    client.mkdir(path)
 
 
 @writer_endpoint

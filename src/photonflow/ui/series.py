@@ -17,7 +17,6 @@ from photonflow.formats.metadata import Metadata
 from photonflow.formats.series import frame_name
 from photonflow.storage import ClusterClient
 from photonflow.storage.client import SERIES, SERIES_COMPLETE, normalize_path
-from photonflow.ui._cache import fetch_direct
 from photonflow.ui._web import blocking, breadcrumbs, page, state_of, url_path
 from photonflow.ui.files import series_frame_count
 
@@ -70,10 +69,10 @@ def _path(request: Request) -> str:
 
 def _series_info(client: ClusterClient, path: str) -> dict[str, Any]:
     frames, complete = series_state(client, path)
-    metadata = Metadata.from_json(fetch_direct(client, f"{path}/metadata.json"))
+    metadata = Metadata.from_json(client.get_file(f"{path}/metadata.json"))
     shape: tuple[int, ...] = ()
     if frames:
-        shape = pzf.decode_header(fetch_direct(client, f"{path}/{frame_name(0)}")).shape
+        shape = pzf.decode_header(client.get_file(f"{path}/{frame_name(0)}")).shape
     return {"frames": frames, "complete": complete, "metadata": metadata, "shape": shape}
 
 
@@ -109,7 +108,7 @@ async def frame(request: Request) -> Response:
     index = int(_query_float(request, "i", 0))
     lo, hi = _query_float(request, "lo", 0.5), _query_float(request, "hi", 99.8)
     try:
-        blob = await blocking(fetch_direct, client, f"{path}/{frame_name(index)}")
+        blob = await blocking(client.get_file, f"{path}/{frame_name(index)}")
         data, _ = pzf.decode(blob)
         png = await blocking(frame_png, data, lo_pct=lo, hi_pct=hi)
     except NotFoundError:

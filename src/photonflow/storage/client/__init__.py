@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._client import ClusterClient
 from ._listing import DIRECTORY, SERIES, SERIES_COMPLETE, DirectoryListing, Entry, merge_listings, parse_listing
 from ._paths import ClusterURI, format_uri, normalize_path, parse_uri
+from ._ranges import RangeReader
 from ._types import FileStat, ServerStatus
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "DirectoryListing",
     "Entry",
     "FileStat",
+    "RangeReader",
     "ServerStatus",
     "format_uri",
     "merge_listings",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -25,11 +26,12 @@ from photonflow.errors import (
 from photonflow.storage.discovery import ServerDirectory, ServerInfo
 
 from ._http import Response, ServerConnection, error_for_status
-from ._listing import DirectoryListing, Entry, merge_listings, parse_listing
+from ._listing import DIRECTORY, DirectoryListing, Entry, merge_listings, parse_listing
 from ._local import local_file
 from ._paths import format_uri, is_uri, normalize_dir, normalize_path, parse_uri, quote_path, split_parent
 from ._pipeline import pipelined_put
 from ._placement import rank_servers
+from ._ranges import RangeReader, range_header, slice_of_answer
 from ._types import FileStat, ServerStatus
 
 if TYPE_CHECKING:
@@ -152,6 +154,8 @@ class ClusterClient:
         self._content_size = 0
         self._last_used: dict[str, float] = {}
         self._free: dict[str, tuple[float, int | None]] = {}
+        # directory → servers that served or stored its files, latest first: asked before listing it for the next.
+        self._dir_holders: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._executor: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------------------------------------ lifecycle
@@ -207,10 +211,20 @@ class ClusterClient:
         self._connection(url).close()
 
     def _request(
-        self, url: str, method: str, target: str, *, path: str, timeout: float, body: bytes | None = None
+        self,
+        url: str,
+        method: str,
+        target: str,
+        *,
+        path: str,
+        timeout: float,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         try:
-            response = self._connection(url).request(method, target, timeout=timeout, path=path, body=body)
+            response = self._connection(url).request(
+                method, target, timeout=timeout, path=path, body=body, headers=headers
+            )
         except ServerUnavailableError:
             self._mark_down(url)
             raise
@@ -246,6 +260,11 @@ class ClusterClient:
                 )
             return uri.path
         return normalize_path(path)
+
+    @property
+    def token(self) -> str | None:
+        """The cluster token this client sends (``None``: none), for parts that open their own connections."""
+        return self._token
 
     def uri(self, path: str) -> str:
         """``PYME-CLUSTER://<cluster>/<path>`` for ``path``."""
@@ -427,12 +446,24 @@ class ClusterClient:
 
     # ------------------------------------------------------------------------------------------------ reading
 
-    def get_file(self, path: str) -> bytes:
+    def get_file(self, path: str, *, server: str | None = None) -> bytes:
         """The whole content of a file.
 
-        Order of attempts: this host's data server's disk (if it serves the file), the content cache (validated
-        against the listed size, so an appended file is never served stale), then each server that lists the
-        file, then every other reachable server (for paths no listing shows, e.g. ``x.h5r/Table.json``).
+        Order of attempts: this host's data server's disk (if it serves the file); ``server`` when given; the
+        content cache (validated against the listed size, so an appended file is never served stale); the servers
+        that served or stored files of the same directory, latest first; then each server the parent's listing
+        names as a holder, then every other reachable server (for paths no listing shows, e.g.
+        ``x.h5r/Table.json``). Only a miss (404, or no answer) on every guess costs a listing of the parent
+        directory. Files read without that listing are not kept in the content cache (they could not be
+        validated later without one).
+
+        Parameters
+        ----------
+        path : str
+            Cluster path or ``PYME-CLUSTER://`` URI.
+        server : str, optional
+            URL of a server believed to hold the file (e.g. from a listing the caller just made): asked first,
+            without listing the directory. A server this client does not know is not asked.
 
         Raises
         ------
@@ -446,35 +477,147 @@ class ClusterClient:
             raise NotFoundError("the cluster root is a directory, not a file")
         servers = self.servers()
         if self._local_reads:
-            for server in servers:
-                if server.root is not None and (local := local_file(server.root, path)) is not None:
+            for info in servers:
+                if info.root is not None and (local := local_file(info.root, path)) is not None:
                     return local.read_bytes()
-        _, name = split_parent(path)
+        known = {s.url for s in servers}
+        parent, name = split_parent(path)
+        directory = normalize_dir(parent)
+        asked: set[str] = set()
+        unavailable: list[str] = []
+        if server is not None and server in known:
+            body = self._get_from(server, path, asked, unavailable)
+            if body is not None:
+                return body
+        cached = self._cached_content(path)
+        for guess in self._dir_holders.get(directory, ()) if cached is None else ():
+            if guess in known and guess not in asked and not self._is_down(guess):
+                body = self._get_from(guess, path, asked, unavailable)
+                if body is not None:
+                    return body
         listing = self._parent_listing(path)
         holders: tuple[str, ...] = ()
         if listing is not None and name in listing:
             holders = listing.locations[name]
-            cached = self._cached_content(path)
             if cached is not None and len(cached) == listing[name].size:
                 return cached
         others = [s.url for s in servers if s.url not in holders]
-        unavailable: list[str] = []
         for url in [*holders, *others]:
-            try:
-                response = self._request(url, "GET", quote_path(path), path=path, timeout=self._timeout)
-            except ServerUnavailableError:
-                unavailable.append(url)
+            if url in asked:
                 continue
-            if response.status == 200:
-                self._remember_content(path, response.body)
-                return response.body
-            if response.status != 404:
-                raise error_for_status(response.status, server=url, path=path, reason=response.reason)
+            body = self._get_from(url, path, asked, unavailable)
+            if body is not None:
+                self._remember_content(path, body)
+                return body
         if unavailable:
             raise ServerUnavailableError(
                 f"/{path} not found on the reachable servers of {self.cluster!r}; unreachable: {', '.join(unavailable)}"
             )
         raise NotFoundError(f"/{path} not found on cluster {self.cluster!r}")
+
+    def _get_from(self, url: str, path: str, asked: set[str], unavailable: list[str]) -> bytes | None:
+        """The file from one server; ``None`` when it answers 404 or not at all (then noted in ``unavailable``)."""
+        asked.add(url)
+        try:
+            response = self._request(url, "GET", quote_path(path), path=path, timeout=self._timeout)
+        except ServerUnavailableError:
+            unavailable.append(url)
+            return None
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise error_for_status(response.status, server=url, path=path, reason=response.reason)
+        self._note_holder(path, url)
+        return response.body
+
+    def _note_holder(self, path: str, url: str) -> None:
+        directory = normalize_dir(split_parent(path)[0])
+        with self._lock:
+            previous = self._dir_holders.pop(directory, ())
+            self._dir_holders[directory] = (url, *(u for u in previous if u != url))
+            if len(self._dir_holders) > _MAX_LISTINGS:
+                self._dir_holders.popitem(last=False)
+
+    def read_range(self, path: str, offset: int, size: int, *, servers: Sequence[str] | None = None) -> bytes:
+        """Up to ``size`` bytes of a file from ``offset`` (fewer only at its end), with an HTTP ``Range`` GET.
+
+        Parameters
+        ----------
+        path : str
+            Cluster path or ``PYME-CLUSTER://`` URI.
+        offset, size : int
+            First byte and byte count.
+        servers : sequence of str, optional
+            URLs of the servers holding the file, tried in order (e.g. ``FileStat.servers``); default: the
+            holders the parent directory's listing names.
+
+        Raises
+        ------
+        NotFoundError
+            No holder has the file.
+        ServerUnavailableError
+            No holder answered.
+        """
+        path = self._path(path)
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        if size <= 0:
+            return b""
+        holders = tuple(servers) if servers is not None else self.stat(path).servers
+        headers = {"Range": range_header(offset, size)}
+        failures: list[str] = []
+        for url in holders:
+            try:
+                response = self._request(
+                    url, "GET", quote_path(path), path=path, timeout=self._timeout, headers=headers
+                )
+            except ServerUnavailableError as exc:
+                failures.append(str(exc))
+                continue
+            if response.status in (200, 206, 416):
+                return slice_of_answer(response.status, response.body, offset=offset, size=size)
+            if response.status != 404:
+                raise error_for_status(response.status, server=url, path=path, reason=response.reason)
+        if failures:
+            raise ServerUnavailableError(f"no holder of /{path} answered: {'; '.join(failures)}")
+        raise NotFoundError(f"/{path} not found on its holders {', '.join(holders) or '(none listed)'}")
+
+    def open(self, path: str, *, block: int = 1 << 20) -> RangeReader:
+        """A read-only, seekable binary file object over a cluster file, fetched ``block`` bytes at a time.
+
+        Raises
+        ------
+        NotFoundError
+            No such file.
+        IsADirectoryError
+            ``path`` is a directory.
+        """
+        found = self.stat(path)
+        if found.is_dir:
+            raise IsADirectoryError(f"/{found.path} is a directory; list it with listdir()")
+        return RangeReader(self, found, block=block)
+
+    def modified(self, path: str, *, servers: Sequence[str] | None = None) -> float | None:
+        """Modification time (POSIX seconds) the first answering holder reports, or ``None`` if none does.
+
+        Parameters
+        ----------
+        path : str
+            Cluster path or ``PYME-CLUSTER://`` URI.
+        servers : sequence of str, optional
+            Holders to ask (default: those the parent directory's listing names).
+        """
+        path = self._path(path)
+        holders = tuple(servers) if servers is not None else self.stat(path).servers
+        for url in holders:
+            try:
+                response = self._request(url, "HEAD", quote_path(path), path=path, timeout=self._timeout)
+            except ServerUnavailableError:
+                continue
+            stamp = response.headers.get("last-modified")
+            if response.status == 200 and stamp:
+                return email.utils.parsedate_to_datetime(stamp).timestamp()
+        return None
 
     def _cached_content(self, path: str) -> bytes | None:
         with self._lock:
@@ -514,7 +657,9 @@ class ClusterClient:
         ranked = rank_servers([s.url for s in servers], size=size, free=free, last_used=self._last_used)
         return [url for url in ranked if not self._is_down(url)] + [url for url in ranked if self._is_down(url)]
 
-    def _note_written(self, url: str, path: str, size: int, data: bytes | None, servers: Sequence[ServerInfo]) -> None:
+    def _note_written(
+        self, url: str, path: str, size: int, data: bytes | None, servers: Sequence[ServerInfo], *, kind: int = 0
+    ) -> None:
         """Keep caches true to our own write: patch the directory's listing, drop its ancestors' listings."""
         self._last_used[url] = time.monotonic()
         parent, name = split_parent(path)
@@ -522,8 +667,10 @@ class ClusterClient:
         cached = self._listings.get(key)
         if cached is not None:
             entries = dict(cached[1] or {})
-            entries[name] = Entry(0, size)
+            entries[name + "/" if kind & DIRECTORY else name] = Entry(kind, size)
             self._listings[key] = (cached[0], entries)
+        if not kind & DIRECTORY:
+            self._note_holder(path, url)
         if parent:
             # The entry of each ancestor's child changed (new directory, or a larger count) on this server.
             parts = parent.split("/")
@@ -588,6 +735,73 @@ class ClusterClient:
         except ServerUnavailableError:
             return False
         return response.status == 200 and response.body == data
+
+    def mkdir(self, path: str, *, exist_ok: bool = False) -> str:
+        """Create an empty directory (and its missing parents); returns the URL of the server that made it.
+
+        It is a ``PUT <path>/`` with an empty body (the protocol's mkdir, §1.5) on the server a new file would go
+        to. Directories exist per server: files later written inside it may land on other servers.
+
+        Parameters
+        ----------
+        path : str
+            Cluster path or ``PYME-CLUSTER://`` URI.
+        exist_ok : bool
+            An existing directory of that name is not an error (its first holder's URL is returned).
+
+        Raises
+        ------
+        AlreadyExistsError
+            A file of that name exists, or a directory and ``exist_ok`` is false.
+        InsufficientStorageError
+            Every server is full.
+        ServerUnavailableError
+            No server could take it.
+        """
+        path = self._path(path).rstrip("/")
+        self._check_new_name(path)
+        listing = self._parent_listing(path, fresh=True)
+        _, name = split_parent(path)
+        if listing is not None:
+            existing = self._existing_dir(listing, name, path, exist_ok=exist_ok)
+            if existing is not None:
+                return existing
+        servers = self.servers()
+        last_error: StorageError | None = None
+        for url in self._placement(servers, 0):
+            try:
+                response = self._request(url, "PUT", quote_path(path) + "/", path=path, timeout=self._timeout, body=b"")
+            except ServerUnavailableError as exc:
+                log.warning("creating /%s/: %s; trying another server", path, exc)
+                last_error = exc
+                continue
+            # A 405 after a resent request is our own first PUT having landed.
+            if response.status == 200 or (response.status in (405, 409) and response.retried):
+                self._note_written(url, path, 2, None, servers, kind=DIRECTORY)
+                return f"{url}{quote_path(path)}/"
+            if response.status in (405, 409):
+                listing = self._parent_listing(path, fresh=True)
+                if listing is not None and (existing := self._existing_dir(listing, name, path, exist_ok=exist_ok)):
+                    return existing
+            error = error_for_status(response.status, server=url, path=path, reason=response.reason)
+            if not isinstance(error, InsufficientStorageError):
+                raise error
+            self._free[url] = (time.monotonic(), 0)
+            last_error = error
+        assert last_error is not None
+        raise last_error
+
+    @staticmethod
+    def _existing_dir(listing: DirectoryListing, name: str, path: str, *, exist_ok: bool) -> str | None:
+        """The first holder's URL of an existing directory ``name`` when ``exist_ok``; raises when it is taken."""
+        if name in listing:
+            raise AlreadyExistsError(f"/{path} exists as a file; choose another directory name")
+        holders = listing.locations.get(name + "/", ())
+        if not holders:
+            return None
+        if not exist_ok:
+            raise AlreadyExistsError(f"directory /{path} already exists (pass exist_ok=True to accept it)")
+        return f"{holders[0]}{quote_path(path)}/"
 
     def put_files(self, files: Sequence[tuple[str, bytes]], *, timeout_s: float | None = None) -> list[str]:
         """Create many files with raw pipelined PUTs on one connection (PYME's ``put_files``, §4.7).
