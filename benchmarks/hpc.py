@@ -1,9 +1,22 @@
-"""HPC benchmark: SignalFilter throughput serial vs 2 MPI ranks, the cost of checkpointing, and pyUSID 0.0.12.
+"""HPC benchmark: SignalFilter serial vs 2 MPI ranks, the cost of checkpointing, and pyUSID 0.0.12 beside them.
 
-Run: ``.venv/bin/python benchmarks/hpc.py`` (a few minutes). Each number is the median of 3 runs of
-``Process.compute()`` timed inside the job (interpreter start-up excluded), on the same compute-bound data
-(low-pass + noise threshold on 2048 × 8192 float32 rows). pyUSID is measured when ``.venv-pyusid`` exists; make it
-with (reference/process-hpc.md §10):
+Run: ``.venv/bin/python benchmarks/hpc.py`` (about 4 minutes on 2 cores; ``--repeats N`` to change the default 5).
+Every time is ``Process.compute()`` timed inside the job (interpreter and ``mpiexec`` start-up excluded); each
+configuration runs ``repeats`` times, interleaved with the others so a change in machine load hits all alike, and
+the median is printed with the spread (min–max).
+
+Two cases:
+
+* **compute-bound** (the targets): 2048 × 16384 float32 rows, low-pass + noise-band filters + noise threshold,
+  condensed output (the passed bins, ~2 % of the input) and noise floors. Reading and the FFTs run on every rank;
+  only the small outputs travel to rank 0 and are written there. The job reports the fraction of its time spent
+  inside ``compute_batch``.
+* **I/O-bound** (for contrast): 2048 × 8192 rows, low-pass + noise threshold, the whole filtered signal written
+  (64 MB in, 64 MB out through the single HDF5 writer).
+
+Checkpoint cost = (a flushed checkpoint record after every batch) / (the same run and outputs with the records
+deferred to one at the end) − 1. pyUSID is measured when ``.venv-pyusid`` exists; make it with
+(reference/process-hpc.md §10):
 
     python3 -m venv .venv-pyusid && .venv-pyusid/bin/pip install pyUSID==0.0.12 "numpy<2" "pandas<2.3" \
         "pyarrow<16" "scipy<1.14" "scikit-learn<1.6" "dask[array]<2025" "matplotlib<3.10"
@@ -11,6 +24,7 @@ with (reference/process-hpc.md §10):
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -19,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -26,8 +42,21 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = "/Measurement_000/Channel_000/Raw_Data"
-POSITIONS, SAMPLES, SAMP_RATE = 2048, 8192, 1e6
-REPEATS = 3
+SAMP_RATE = 1e6
+TOLERANCE = 1e-4
+BATCHES = 32
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    positions: int
+    samples: int
+    condensed: bool  # True: condensed spectrum + noise floors; False: the whole filtered signal + noise floors
+
+
+COMPUTE = Case("compute-bound", 2048, 16384, condensed=True)
+IO = Case("I/O-bound", 2048, 8192, condensed=False)
 
 PYUSID_JOB = r"""
 import sys, time, h5py, numpy as np
@@ -51,58 +80,73 @@ def floor_row(spectrum, tol):
     return thr
 
 class Filter(Process):
-    def __init__(self, h5_main, composite, tol, **kw):
+    def __init__(self, h5_main, composite, tol, condensed, **kw):
         super().__init__(h5_main, "FFT_Filtering", **kw)
-        self.composite, self.tol = composite, tol
-        self.parms_dict = {"noise_threshold": tol}
+        self.composite, self.tol, self.condensed = composite, tol, condensed
+        hot = np.flatnonzero(composite > 0)
+        self.hot_bins = hot[len(hot) // 2:]
+        self.parms_dict = {"noise_threshold": tol, "condensed": int(condensed)}
         self.duplicate_h5_groups, self.partial_h5_groups = self._check_for_duplicates()
         self._max_pos_per_read = int(sys.argv[3])
 
     def _create_results_datasets(self):
         self.h5_results_grp = create_results_group(self.h5_main, self.process_name)
-        self.h5_results_grp.attrs["noise_threshold"] = self.tol
-        self.h5_filtered = create_empty_dataset(self.h5_main, self.h5_main.dtype, "Filtered_Data",
-                                                h5_group=self.h5_results_grp)
+        for key, value in self.parms_dict.items():
+            self.h5_results_grp.attrs[key] = value
+        n = self.h5_main.shape[0]
+        self.h5_floors = self.h5_results_grp.create_dataset("Noise_Floors", shape=(n, 1), dtype=np.float32)
+        if self.condensed:
+            self.h5_out = self.h5_results_grp.create_dataset(
+                "Condensed_Data", shape=(n, len(self.hot_bins)), dtype=np.complex64)
+        else:
+            self.h5_out = create_empty_dataset(self.h5_main, self.h5_main.dtype, "Filtered_Data",
+                                               h5_group=self.h5_results_grp)
 
     def _get_existing_datasets(self):
-        self.h5_filtered = self.h5_results_grp["Filtered_Data"]
+        self.h5_floors = self.h5_results_grp["Noise_Floors"]
+        self.h5_out = self.h5_results_grp["Condensed_Data" if self.condensed else "Filtered_Data"]
 
     def _unit_computation(self):
         spectra = np.fft.fftshift(np.fft.fft(self.data, axis=1), axes=1)
         floors = np.array(parallel_compute(spectra, floor_row, cores=1, func_args=[self.tol]))
         spectra *= self.composite
         spectra[np.abs(spectra) < floors[:, None]] = 1e-16
-        self._results = np.real(np.fft.ifft(np.fft.ifftshift(spectra, axes=1), axis=1))
+        out = spectra[:, self.hot_bins] if self.condensed else np.real(
+            np.fft.ifft(np.fft.ifftshift(spectra, axes=1), axis=1))
+        self._results = (floors, out)
 
     def _write_results_chunk(self):
-        self.h5_filtered[self._get_pixels_in_current_batch(), :] = self._results
+        rows = self._get_pixels_in_current_batch()
+        self.h5_floors[rows, :] = self._results[0][:, None]
+        self.h5_out[rows, :] = self._results[1]
 
 with h5py.File(sys.argv[1], "r+") as f:
     composite = np.load(sys.argv[2])
-    proc = Filter(f["/Measurement_000/Channel_000/Raw_Data"], composite, 1e-4, verbose=False)
+    proc = Filter(f["/Measurement_000/Channel_000/Raw_Data"], composite, float(sys.argv[4]), sys.argv[5] == "1",
+                  verbose=False)
     start = time.perf_counter()
     proc.compute()
-    print("ELAPSED", time.perf_counter() - start)
+    print("ELAPSED", time.perf_counter() - start, "COMPUTE", 0.0)
 """
 
 
-def make_data(path: Path) -> None:
+def make_data(path: Path, case: Case) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from photonflow.hpc.usid import Dimension, write_ind_val
 
     rng = np.random.default_rng(0)
-    t = np.arange(SAMPLES) / SAMP_RATE
-    freqs = rng.uniform(5e3, 8e4, size=(POSITIONS, 1))
+    t = np.arange(case.samples) / SAMP_RATE
+    freqs = rng.uniform(5e3, 8e4, size=(case.positions, 1))
     data = (
         np.sin(2 * np.pi * freqs * t)
         + 0.5 * np.sin(2 * np.pi * 3e5 * t)
-        + 0.2 * rng.standard_normal((POSITIONS, SAMPLES))
+        + 0.2 * rng.standard_normal((case.positions, case.samples))
     )
     with h5py.File(path, "w") as f:
         group = f.create_group("Measurement_000/Channel_000")
         dset = group.create_dataset("Raw_Data", data=data.astype(np.float32))
         dset.attrs["quantity"], dset.attrs["units"] = "Current", "nA"
-        pos = write_ind_val(group, [Dimension("X", "um", POSITIONS)], spectroscopic=False, prefix="Position_")
+        pos = write_ind_val(group, [Dimension("X", "um", case.positions)], spectroscopic=False, prefix="Position_")
         spec = write_ind_val(group, [Dimension("Time", "s", t)], spectroscopic=True, prefix="Spectroscopic_")
         for key, anc in zip(
             ("Position_Indices", "Position_Values", "Spectroscopic_Indices", "Spectroscopic_Values"),
@@ -112,16 +156,36 @@ def make_data(path: Path) -> None:
             dset.attrs[key] = anc.ref
 
 
-def job(path: str, checkpoint: bool, batch: int) -> None:
-    """Run inside a (possibly MPI) job: filter ``path`` and print rank 0's elapsed time."""
-    from photonflow.hpc.fft_filters import LowPassFilter
+def _filters(samples: int, condensed: bool) -> list:  # type: ignore[type-arg]
+    from photonflow.hpc.fft_filters import LowPassFilter, NoiseBandFilter
+
+    low = LowPassFilter(samples, SAMP_RATE, f_cutoff=1e5)
+    if not condensed:
+        return [low]
+    return [low, NoiseBandFilter(samples, SAMP_RATE, freqs=(5e4,), freq_widths=(4e3,))]
+
+
+def job(path: str, checkpoint: bool, batch: int, condensed: bool) -> None:
+    """Run inside a (possibly MPI) job: filter ``path``; rank 0 prints its elapsed and in-compute seconds."""
     from photonflow.hpc.signal_filter import SignalFilter
 
-    process = SignalFilter(
+    class TimedFilter(SignalFilter):
+        compute_s = 0.0
+
+        def compute_batch(self, data: np.ndarray):  # type: ignore[no-untyped-def]
+            start = time.perf_counter()
+            out = super().compute_batch(data)
+            TimedFilter.compute_s += time.perf_counter() - start
+            return out
+
+    samples = h5py.File(path, "r", locking=False)[DATASET].shape[1]
+    process = TimedFilter(
         path,
         dataset=DATASET,
-        frequency_filters=[LowPassFilter(SAMPLES, SAMP_RATE, f_cutoff=1e5)],
-        noise_threshold=1e-4,
+        frequency_filters=_filters(samples, condensed),
+        noise_threshold=TOLERANCE,
+        write_filtered=not condensed,
+        write_condensed=condensed,
         batch_size=batch,
         checkpoint=checkpoint,
         progress=False,
@@ -131,84 +195,132 @@ def job(path: str, checkpoint: bool, batch: int) -> None:
     process.compute()
     elapsed = time.perf_counter() - start
     if process.comm.rank == 0:
-        print("ELAPSED", elapsed, flush=True)
+        print("ELAPSED", elapsed, "COMPUTE", TimedFilter.compute_s, flush=True)
 
 
-def _elapsed(cmd: list[str], cwd: Path) -> float:
+def _elapsed(cmd: list[str], cwd: Path) -> tuple[float, float]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
     for line in out.stdout.splitlines():
         if line.startswith("ELAPSED"):
-            return float(line.split()[1])
+            fields = line.split()
+            return float(fields[1]), float(fields[3])
     raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
 
 
-def _median_run(template: Path, work: Path, cmd_for: object) -> float:
-    times = []
-    for i in range(REPEATS):
-        path = work / f"run{i}.h5"
-        shutil.copy(template, path)
-        times.append(_elapsed(cmd_for(path), work))  # type: ignore[operator]
-        path.unlink()
-    return statistics.median(times)
+@dataclass
+class Series:
+    label: str
+    command: Callable[[Path], list[str]]
+    times: list[float]
+    compute: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    def spread(self) -> str:
+        return f"{min(self.times):.2f}–{max(self.times):.2f}"
+
+
+def _measure(case: Case, work: Path, repeats: int, with_pyusid: bool) -> list[Series]:
+    from photonflow.hpc.jobscript import mpiexec_command
+
+    template = work / f"raw-{case.samples}.h5"
+    make_data(template, case)
+    batch = case.positions // BATCHES
+    cond = "1" if case.condensed else "0"
+    me = [sys.executable, __file__]
+    series = [
+        Series("serial, checkpoint every batch", lambda p: [*me, "--job", str(p), "1", str(batch), cond], [], []),
+        Series("serial, checkpoint records deferred", lambda p: [*me, "--job", str(p), "0", str(batch), cond], [], []),
+        Series(
+            "2 MPI ranks, checkpoint every batch",
+            lambda p: mpiexec_command(
+                __file__, ranks=2, python=sys.executable, script_args=["--job", str(p), "1", str(batch), cond]
+            ),
+            [],
+            [],
+        ),
+    ]
+    pyusid_python = ROOT / ".venv-pyusid" / "bin" / "python"
+    if with_pyusid and pyusid_python.exists():
+        job_file = work / "pyusid_job.py"
+        job_file.write_text(PYUSID_JOB)
+        composite = work / f"composite-{case.samples}.npy"
+        value = np.ones(case.samples, dtype=np.float32)
+        for f in _filters(case.samples, case.condensed):
+            value = value * f.value
+        np.save(composite, value.astype(np.float32))
+        py = [str(pyusid_python), str(job_file)]
+        series.append(
+            Series(
+                "pyUSID 0.0.12 serial (numpy 1.26)",
+                lambda p: [*py, str(p), str(composite), str(batch), str(TOLERANCE), cond],
+                [],
+                [],
+            )
+        )
+    for i in range(repeats):
+        for s in series:  # interleaved: a change of machine load hits every configuration alike
+            path = work / f"run-{i}.h5"
+            shutil.copy(template, path)
+            elapsed, compute = _elapsed(s.command(path), work)
+            s.times.append(elapsed)
+            s.compute.append(compute)
+            path.unlink()
+    template.unlink()
+    return series
+
+
+def _report(case: Case, series: list[Series], repeats: int) -> dict[str, object]:
+    serial, deferred, mpi2 = series[:3]
+    n = case.positions
+    print(
+        f"\n{case.name}: SignalFilter over {n} x {case.samples} float32, "
+        f"{'condensed + noise floors' if case.condensed else 'filtered signal + noise floors'} written, "
+        f"batch {n // BATCHES}, {os.cpu_count()} CPUs, median (min–max) of {repeats} interleaved runs"
+    )
+    for s in series:
+        fraction = statistics.median(c / t for c, t in zip(s.compute, s.times, strict=True))
+        extra = f"  rank 0 in compute_batch {100 * fraction:4.1f} %" if fraction > 0 else ""
+        print(f"  {s.label:<38}: {s.median:7.3f} s ({s.spread()})  {n / s.median:8.1f} pos/s{extra}")
+    cost = serial.median / deferred.median - 1
+    speedup = serial.median / mpi2.median
+    per_run = [a / b - 1 for a, b in zip(serial.times, deferred.times, strict=True)]
+    print(
+        f"  checkpoint cost                       : {100 * cost:+6.1f} %  (per interleaved pair "
+        f"{100 * min(per_run):+.1f} … {100 * max(per_run):+.1f} %; target <= 5 %)"
+    )
+    print(f"  speed-up, 2 MPI ranks vs serial       : {speedup:6.2f} x  (target >= 1.8 x)")
+    if len(series) > 3:
+        print(f"  photonflow serial vs pyUSID serial    : {series[3].median / serial.median:6.2f} x its speed")
+    return {
+        "case": case.name,
+        **{s.label: {"median_s": s.median, "times_s": s.times} for s in series},
+        "checkpoint_cost": cost,
+        "speedup_2_ranks": speedup,
+    }
 
 
 def main() -> None:
-    from photonflow.hpc.fft_filters import LowPassFilter
-    from photonflow.hpc.jobscript import mpiexec_command
-
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--compute-only", action="store_true", help="skip the I/O-bound contrast case")
+    args = parser.parse_args()
+    cases = [COMPUTE] if args.compute_only else [COMPUTE, IO]
+    summary = []
     with tempfile.TemporaryDirectory(prefix="pf-hpc-bench-") as tmp:
-        work = Path(tmp)
-        template = work / "raw.h5"
-        make_data(template)
-        batch = POSITIONS // 32
-        me = [sys.executable, __file__]
-        serial = _median_run(template, work, lambda p: [*me, "--job", str(p), "1", str(batch)])
-        no_ckpt = _median_run(template, work, lambda p: [*me, "--job", str(p), "0", str(batch)])
-        mpi2 = _median_run(
-            template,
-            work,
-            lambda p: mpiexec_command(
-                __file__, ranks=2, python=sys.executable, script_args=["--job", str(p), "1", str(batch)]
-            ),
-        )
-        pyusid_python = ROOT / ".venv-pyusid" / "bin" / "python"
-        pyusid: float | str
-        if pyusid_python.exists():
-            job_file = work / "pyusid_job.py"
-            job_file.write_text(PYUSID_JOB)
-            composite = work / "composite.npy"
-            np.save(composite, LowPassFilter(SAMPLES, SAMP_RATE, f_cutoff=1e5).value)
-            pyusid = _median_run(
-                template, work, lambda p: [str(pyusid_python), str(job_file), str(p), str(composite), str(batch)]
-            )
-        else:
-            pyusid = "not installed (.venv-pyusid missing)"
-
-    rate = POSITIONS / serial
-    print(
-        f"HPC benchmark: SignalFilter (low-pass + noise threshold), {POSITIONS} x {SAMPLES} float32, "
-        f"batch {batch}, {os.cpu_count()} CPUs, median of {REPEATS}"
-    )
-    print(f"  photonflow serial, checkpoint on : {serial:7.3f} s  {rate:8.1f} pos/s")
-    print(f"  photonflow serial, checkpoint off: {no_ckpt:7.3f} s  {POSITIONS / no_ckpt:8.1f} pos/s")
-    print(f"  checkpoint cost                  : {100 * (serial / no_ckpt - 1):+6.1f} %   (target <= 5 %)")
-    print(
-        f"  photonflow 2 MPI ranks           : {mpi2:7.3f} s  {POSITIONS / mpi2:8.1f} pos/s  "
-        f"speedup {serial / mpi2:.2f}x (target >= 1.8x)"
-    )
-    if isinstance(pyusid, float):
-        print(
-            f"  pyUSID 0.0.12 serial (numpy 1.x) : {pyusid:7.3f} s  {POSITIONS / pyusid:8.1f} pos/s  "
-            f"photonflow serial is {pyusid / serial:.2f}x its speed"
-        )
-    else:
-        print(f"  pyUSID 0.0.12 serial             : {pyusid}")
-    print(json.dumps({"serial_s": serial, "no_checkpoint_s": no_ckpt, "mpi2_s": mpi2, "pyusid_s": pyusid}))
+        for case in cases:
+            series = _measure(case, Path(tmp), args.repeats, with_pyusid=True)
+            summary.append(_report(case, series, args.repeats))
+    if not (ROOT / ".venv-pyusid" / "bin" / "python").exists():
+        print("pyUSID 0.0.12: not measured (.venv-pyusid missing; see this script's docstring)")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--job":
-        job(sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]))
+        job(sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), sys.argv[5] == "1")
     else:
         main()

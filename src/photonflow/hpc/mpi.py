@@ -3,13 +3,20 @@
 ``mpi4py`` is imported only here, and only when the process was started by an MPI launcher with more than one
 rank, so a laptop run never initialises MPI (importing mpi4py calls ``MPI_Init``, which is slow or fails on some
 login nodes).
+
+Point-to-point waits are polled (test, then a short sleep) rather than blocking in MPI: a blocked Open MPI call
+spins on a core that another rank on the same node needs, and a poll loop can notice a peer that died (a rank on
+the same node whose process is gone), which a blocking receive would wait for forever when the launcher does not
+kill the job (``srun`` without ``--kill-on-bad-exit``, ``mpiexec --enable-recovery``).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 import numpy as np
@@ -25,6 +32,7 @@ __all__ = [
 ]
 
 ANY_SOURCE = -1
+POLL_S = 0.0005  # sleep between polls of a pending message: far below a batch's time, far above a spin
 
 # Launchers and the environment variable each one sets to the world size: Open MPI, PMIx (Slurm srun --mpi=pmix,
 # Open MPI 5), PMI-1/2 (MPICH/Hydra, Intel MPI, srun --mpi=pmi2).
@@ -35,6 +43,10 @@ class Request(Protocol):
     """A pending non-blocking send."""
 
     def wait(self) -> Any: ...
+
+    def test(self) -> tuple[bool, Any]:
+        """``(True, value)`` once complete, else ``(False, None)``; never blocks."""
+        ...
 
 
 class Comm(Protocol):
@@ -65,6 +77,17 @@ class Comm(Protocol):
 
     def iprobe(self, *, source: int = ANY_SOURCE, tag: int) -> bool: ...
 
+    def try_recv(self, *, tag: int) -> tuple[Any, int] | None:
+        """Receive one pending message from any rank, with its sender's rank; None when none is pending.
+
+        Raises :class:`~photonflow.errors.HPCError` when the sender dies before the message has arrived.
+        """
+        ...
+
+    def alive(self, rank: int) -> bool:
+        """False when ``rank`` is known to have died (checked for ranks on this node; others count as alive)."""
+        ...
+
     def abort(self, code: int) -> None: ...
 
     def counter(self) -> AtomicCounter: ...
@@ -94,6 +117,9 @@ class _LocalCounter:
 class _DoneRequest:
     def wait(self) -> None:
         """A serial send completes immediately."""
+
+    def test(self) -> tuple[bool, Any]:
+        return True, None
 
 
 @dataclass
@@ -128,6 +154,12 @@ class SerialComm:
 
     def iprobe(self, *, source: int = ANY_SOURCE, tag: int) -> bool:
         return any(t == tag for t, _ in self._mailbox)
+
+    def try_recv(self, *, tag: int) -> tuple[Any, int] | None:
+        return self.recv(tag=tag) if self.iprobe(tag=tag) else None
+
+    def alive(self, rank: int) -> bool:
+        return True
 
     def abort(self, code: int) -> None:
         os._exit(code)
@@ -172,6 +204,8 @@ class MPIComm:
         self._mpi = MPI
         self._comm = MPI.COMM_WORLD if comm is None else comm
         self._local_size = int(self._comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size())
+        self._host = MPI.Get_processor_name()
+        self._peers: list[tuple[str, int]] = self._comm.allgather((self._host, os.getpid()))
 
     @property
     def rank(self) -> int:
@@ -207,11 +241,48 @@ class MPIComm:
         src = self._mpi.ANY_SOURCE if source == ANY_SOURCE else source
         return bool(self._comm.iprobe(source=src, tag=tag))
 
+    def try_recv(self, *, tag: int) -> tuple[Any, int] | None:
+        from photonflow.errors import HPCError
+
+        status = self._mpi.Status()
+        message = self._comm.improbe(source=self._mpi.ANY_SOURCE, tag=tag, status=status)
+        if message is None:
+            return None
+        source = int(status.Get_source())
+        request = message.irecv()
+        while True:
+            done, obj = request.test()
+            if done:
+                return obj, source
+            if not self.alive(source):
+                raise HPCError(f"rank {source} died while sending its results; run the job again to resume")
+            time.sleep(POLL_S)
+
+    def alive(self, rank: int) -> bool:
+        host, pid = self._peers[rank]
+        if host != self._host:
+            return True  # another node: only its launcher can tell
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return not Path("/proc/self").exists() and _pid_exists(pid)
+        return state not in ("Z", "X")
+
     def abort(self, code: int) -> None:
         self._comm.Abort(code)
 
     def counter(self) -> AtomicCounter:
         return _RMACounter(self._comm)
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def launcher_world_size(environ: Mapping[str, str] | None = None) -> int:

@@ -7,11 +7,15 @@ rest, the same way on a laptop (``python script.py``) and on a cluster (``mpiexe
 1. rank 0 finds earlier runs (read-only): a complete run with the same parameters is returned as is, a partial
    one is resumed, otherwise a new results group ``<source>-<tool>_NNN`` is created with every dataset allocated;
    the plan (group, batches) or the error is broadcast, so every rank fails or proceeds together;
-2. batches are handed out dynamically (a one-sided MPI atomic counter, no rank serves it);
+2. batches are handed out dynamically (a one-sided MPI atomic counter, no rank serves it); with
+   ``checkpoint_interval_s`` a timed trial of a few positions caps the batch so that a checkpoint is written at
+   least that often;
 3. HDF5: rank 0 is the only writer and holds the file; other ranks read the source read-only and send results
    to rank 0, which writes, flushes and then flags each batch done. Zarr: every rank writes its own chunks;
 4. SIGTERM/SIGUSR1 (e.g. Slurm's ``--signal``) stop taking new batches; the run ends with a clean checkpoint and
-   :class:`~photonflow.errors.ComputeInterruptedError`.
+   :class:`~photonflow.errors.ComputeInterruptedError`;
+5. waits for other ranks are polled, so a rank that died (on the same node) is noticed: the job is aborted at
+   once instead of waiting for the launcher, and a re-run resumes from the last checkpoint.
 
 Every row must be computed independently of the other rows of its batch: that is what makes a resumed run
 (with other batch boundaries, or another number of ranks) bit-identical to an uninterrupted one.
@@ -23,6 +27,7 @@ import contextlib
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,7 +42,7 @@ import numpy as np
 
 from photonflow.errors import ComputeInterruptedError, HPCError
 from photonflow.hpc.memory import batch_size_for, memory_budget
-from photonflow.hpc.mpi import Comm, get_comm
+from photonflow.hpc.mpi import POLL_S, Comm, Request, get_comm
 from photonflow.hpc.outputs import OutputSpec, SourceInfo
 from photonflow.hpc.params import canonical_json, parameters_hash
 from photonflow.hpc.stores import (
@@ -56,6 +61,8 @@ __all__ = ["Process", "ProcessResult"]
 _T = TypeVar("_T")
 _TAG = 61
 _SLICES_ON_WRITER = 4  # rank 0 polls for results between these slices of its own batches
+_TRIAL_POSITIONS = 4  # positions timed to size batches for checkpoint_interval_s
+_TRIAL_MARGIN = 0.5  # batches take at most this share of the interval: writing and a slower row need the rest
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,9 @@ class Process:
         Show a progress bar (positions/s) on rank 0.
     checkpoint : bool
         Flush and flag every batch (default). False defers the flags to the end: faster, but a kill loses all.
+    checkpoint_interval_s : float, optional
+        Longest time between checkpoints: batches are capped to the positions that half this interval holds,
+        from a timed trial of ``compute_batch`` on a few positions (not written) before the run.
     """
 
     tool: ClassVar[str] = ""
@@ -153,6 +163,7 @@ class Process:
         comm: Comm | None = None,
         progress: bool = True,
         checkpoint: bool = True,
+        checkpoint_interval_s: float | None = None,
     ) -> None:
         tool = name if name is not None else (type(self).tool or type(self).__name__)
         if not isinstance(tool, str) or not tool:
@@ -165,6 +176,8 @@ class Process:
             raise ValueError(f"mem_multiplier must be ≥ 1, got {mem_multiplier}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        if checkpoint_interval_s is not None and not checkpoint_interval_s > 0:
+            raise ValueError(f"checkpoint_interval_s must be > 0, got {checkpoint_interval_s}")
         if workers < 1 or executor not in ("thread", "process"):
             raise ValueError(f"workers must be ≥ 1 and executor 'thread' or 'process'; got {workers}, {executor!r}")
         self.tool_name = tool.replace("-", "_")
@@ -220,6 +233,7 @@ class Process:
         self.executor = executor
         self.progress = progress
         self.checkpoint = checkpoint
+        self.checkpoint_interval_s = checkpoint_interval_s
 
     def __getstate__(self) -> dict[str, Any]:
         # Worker processes need the parameters and compute_batch, not the open handles or the communicator.
@@ -376,12 +390,28 @@ class Process:
         if not override and resume is None and found.complete:
             return _Plan(found.complete[-1], [], False, True)
         chosen = resume if resume is not None else (found.partial[-1] if found.partial and not override else None)
+        cap = self._time_cap(files.reader(self)) if self.checkpoint_interval_s is not None else None
+
+        def sized(positions: int | None = None) -> int:
+            size = self._batch_size(outputs, positions)
+            return size if cap is None else min(size, cap)
+
         if chosen is None:
             chosen = f"{self.source.name}-{self.tool_name}_{found.next_index:03d}"
-            store.create(chosen, self.identity, outputs, self.static_datasets(), self._batch_size(outputs))
+            store.create(chosen, self.identity, outputs, self.static_datasets(), sized())
         pending = store.pending(chosen)
-        batch = self.batch_size or self._batch_size(outputs, len(pending))
-        return _Plan(chosen, store.batches(chosen, pending, batch), chosen in found.partial, len(pending) == 0)
+        batches = store.batches(chosen, pending, sized(len(pending)))
+        return _Plan(chosen, batches, chosen in found.partial, len(pending) == 0)
+
+    def _time_cap(self, reader: h5py.Dataset) -> int:
+        """Positions per batch that keep a batch within the share of ``checkpoint_interval_s`` it may take."""
+        assert self.checkpoint_interval_s is not None
+        rows = np.arange(min(_TRIAL_POSITIONS, self.source.positions))
+        data = _read_rows(reader, rows)
+        start = time.perf_counter()
+        self._checked(self.compute_batch(data), len(rows))
+        per_position = (time.perf_counter() - start) / len(rows)
+        return max(1, int(self.checkpoint_interval_s * _TRIAL_MARGIN / max(per_position, 1e-9)))
 
     def _batch_size(self, outputs: Sequence[OutputSpec], positions: int | None = None) -> int:
         if self.batch_size is not None:
@@ -449,22 +479,25 @@ class Process:
     ) -> int:
         """Rank 0 with HDF5: compute batches too, and write every rank's results as they arrive."""
         assert writer is not None
-        finished = 0
+        working = set(range(1, self.comm.size))
         done = 0
 
-        def handle(message: tuple[Any, ...]) -> None:
-            nonlocal finished
+        def handle(message: tuple[Any, ...], source: int) -> None:
             if message[0] == "done":
-                finished += 1
+                working.discard(source)
                 return
             _, positions, results = message
             writer.write(positions, results)
             writer.mark_done(positions)
             bar.update(len(positions))
 
-        def drain() -> None:
-            while self.comm.iprobe(tag=_TAG):
-                handle(self.comm.recv(tag=_TAG)[0])
+        def drain() -> bool:
+            received = False
+            while (got := self.comm.try_recv(tag=_TAG)) is not None:
+                handle(*got)
+                received = True
+            _check_alive(self.comm, working)  # also between rank 0's own slices: a dead rank ends the job now
+            return received
 
         while not stop.is_set() and (i := counter.next()) < len(plan.batches):
             positions = plan.batches[i]
@@ -477,8 +510,9 @@ class Process:
             done += len(positions)
             bar.update(len(positions))
             drain()
-        while finished < self.comm.size - 1:
-            handle(self.comm.recv(tag=_TAG)[0])
+        while working:
+            if not drain():
+                time.sleep(POLL_S)
         return done
 
     def _work_for_rank0(self, plan: _Plan, compute: _BatchComputer, counter: Any, stop: threading.Event) -> int:
@@ -490,11 +524,24 @@ class Process:
             pending.append(self.comm.isend(("result", positions, compute(positions)), dest=0, tag=_TAG))
             done += len(positions)
             while len(pending) > 2:
-                pending.popleft().wait()
+                _wait_sent(self.comm, pending.popleft())
         while pending:
-            pending.popleft().wait()
-        self.comm.isend(("done",), dest=0, tag=_TAG).wait()
+            _wait_sent(self.comm, pending.popleft())
+        _wait_sent(self.comm, self.comm.isend(("done",), dest=0, tag=_TAG))
         return done
+
+
+def _check_alive(comm: Comm, ranks: set[int]) -> None:
+    dead = sorted(r for r in ranks if not comm.alive(r))
+    if dead:
+        raise HPCError(f"rank(s) {dead} died; every batch flagged done is on disk: run the job again to resume")
+
+
+def _wait_sent(comm: Comm, request: Request) -> None:
+    """Wait for a send to rank 0 without spinning in MPI, and give up if rank 0 died."""
+    while not request.test()[0]:
+        _check_alive(comm, {0})
+        time.sleep(POLL_S)
 
 
 class _BatchComputer:
@@ -506,7 +553,7 @@ class _BatchComputer:
         self._pool = pool
         self._workers = process.workers
 
-    def __call__(self, positions: np.ndarray, *, after: Callable[[], None] | None = None) -> dict[str, np.ndarray]:
+    def __call__(self, positions: np.ndarray, *, after: Callable[[], object] | None = None) -> dict[str, np.ndarray]:
         data = _read_rows(self._reader, positions)
         if self._pool is None or len(positions) < 2:
             results = self._process.compute_batch(data)

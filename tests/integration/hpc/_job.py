@@ -5,7 +5,7 @@
 
 Each rank writes what ``compute()`` returned to ``result-<rank>.json`` in the working directory.
 With ``KILL_AFTER=N`` (and ``KILL_RANK=r``, default 0) rank r SIGKILLs its process group in its N-th
-compute_batch call: a deterministic, mid-computation kill. ``BATCH_SLEEP_S`` adds time to every batch.
+compute_batch call: a deterministic, mid-computation kill (``KILL_MODE=self``: only that rank's own process). ``BATCH_SLEEP_S`` adds time to every batch.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class KillableFilter(SignalFilter):
         if self.comm.rank == int(os.environ.get("KILL_RANK", "0")) and type(self).calls == int(
             os.environ.get("KILL_AFTER", "0")
         ):
+            if os.environ.get("KILL_MODE") == "self":
+                os.kill(os.getpid(), signal.SIGKILL)
             os.killpg(os.getpgid(0), signal.SIGKILL)
         # A little time per batch, so every rank gets batches before the fastest one has taken them all.
         time.sleep(float(os.environ.get("BATCH_SLEEP_S", "0")))

@@ -82,7 +82,12 @@ def test_output_equals_in_memory_reference(
             np.testing.assert_array_equal(f[GROUP][name][()], expected.astype(np.float32))
 
 
-def test_process_pool_gives_the_same_bits(usid_file: Path, raw: np.ndarray, mean_process) -> None:  # type: ignore[no-untyped-def]
+def test_process_pool_gives_the_same_bits(
+    usid_file: Path, raw: np.ndarray, mean_process, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # Spawned workers unpickle MeanProcess by its module name (tests.unit.hpc.conftest): make the repository
+    # root importable in them, as it is not with pytest's importlib mode.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3]))
     mean_process(usid_file, batch_size=50, workers=2, executor="process").compute()
     with h5py.File(usid_file, "r") as f:
         np.testing.assert_array_equal(f[GROUP]["Spectrum"][()], _expected(raw)["Spectrum"])
