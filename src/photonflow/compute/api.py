@@ -67,6 +67,10 @@ class RuleAPI:
         """Cancel a rule."""
         return dict(self._call("POST", f"/api/rules/{rule_id}/cancel"))
 
+    def workers(self) -> list[dict[str, Any]]:
+        """The Dask workers the scheduler knows (see :mod:`photonflow.compute.service` for the fields)."""
+        return list(self._call("GET", "/api/workers"))
+
     def wait(self, rule_id: str, *, timeout_s: float, poll_s: float = 0.5, follow_chain: bool = True,
              progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Poll until the rule (and, with ``follow_chain``, the rules chained on it) ended; returns the last one.

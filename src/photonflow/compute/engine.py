@@ -24,6 +24,7 @@ import math
 import queue
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
@@ -33,6 +34,7 @@ import numpy as np
 
 from photonflow.compute import rules as R
 from photonflow.compute.locality import chunk_server, workers_by_server
+from photonflow.compute.monitor import Throughput
 from photonflow.compute.tasks import ChunkTask, RecipeTask, frame_span, part_name, run_chunk, run_recipe_task
 from photonflow.errors import AlreadyExistsError, NotFoundError, PhotonflowError, RecipeError
 
@@ -124,6 +126,7 @@ class RuleEngine:
         self._futures: dict[tuple[str, int], Future] = {}
         self._servers_of: dict[tuple[str, int], str | None] = {}
         self._metadata: dict[str, dict[str, Any]] = {}
+        self._throughput: dict[str, Throughput] = {}
         self._events: queue.Queue[tuple[str, int, Future]] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -247,7 +250,7 @@ class RuleEngine:
     def list_rules(self) -> list[dict[str, Any]]:
         """Every rule, oldest first, without per-task detail."""
         with self._lock:
-            return [r.to_dict(with_tasks=False) for r in self._rules.values()]
+            return [self._doc(r, with_tasks=False) for r in self._rules.values()]
 
     def get_rule(self, rule_id: str) -> dict[str, Any]:
         """One rule with its tasks (states, attempts, errors: the failure log).
@@ -258,7 +261,7 @@ class RuleEngine:
             No such rule.
         """
         with self._lock:
-            return self._get(rule_id).to_dict()
+            return self._doc(self._get(rule_id), with_tasks=True)
 
     def cancel_rule(self, rule_id: str) -> dict[str, Any]:
         """Cancel a rule: pending tasks are dropped and running ones cancelled in Dask."""
@@ -270,7 +273,15 @@ class RuleEngine:
                         fut.cancel()
                 self._store.save_rule(rule)
                 self._store.save_tasks(rule.id, list(rule.tasks.values()))
-            return rule.to_dict(with_tasks=False)
+            return self._doc(rule, with_tasks=False)
+
+    def _doc(self, rule: R.Rule, *, with_tasks: bool) -> dict[str, Any]:
+        """``Rule.to_dict`` plus the throughput this engine measured (``None`` until known; localization only)."""
+        doc = rule.to_dict(with_tasks=with_tasks)
+        meter = self._throughput.get(rule.id)
+        fps, lps = meter.rates(time.monotonic(), ended=rule.status != "active") if meter else (None, None)
+        doc["frames_per_s"], doc["localizations_per_s"] = fps, lps
+        return doc
 
     def _get(self, rule_id: str) -> R.Rule:
         try:
@@ -332,6 +343,9 @@ class RuleEngine:
                 local = None if server is None or outcome.dataserver is None else outcome.dataserver == server
                 if R.task_done(rule, index, worker=None, local=local, rows=outcome.rows, seconds=outcome.elapsed_s):
                     rule.tasks[index].worker = outcome.dataserver
+                    if rule.kind == "localization":
+                        self._throughput.setdefault(rule.id, Throughput()).add(
+                            time.monotonic(), frames=self._chunk_frames(rule, index), rows=outcome.rows)
                     if outcome.outputs:
                         rule.outputs.extend(o for o in outcome.outputs if o not in rule.outputs)
                         self._store.save_rule(rule)
@@ -343,6 +357,11 @@ class RuleEngine:
                     log.warning("rule %s task %d failed for good: %s", rule_id, index, error)
             fut.release()
             self._store.save_tasks(rule_id, [rule.tasks[index]])
+
+    @staticmethod
+    def _chunk_frames(rule: R.Rule, index: int) -> int:
+        cs = int(rule.spec["chunk_size"])
+        return max(min((index + 1) * cs, rule.frames) - index * cs, 0)
 
     def _advance(self, rule: R.Rule, placement: Mapping[str, list[str]]) -> None:
         if rule.kind == "localization":
@@ -423,7 +442,7 @@ class RuleEngine:
         self, rule: R.Rule, index: int, locations: Mapping[int, str | None], placement: Mapping[str, list[str]]
     ) -> None:
         servers = tuple(s.url for s in self._cc.servers())
-        token = getattr(self._cc, "_token", None)
+        token = self._cc.token
         task: ChunkTask | RecipeTask
         fn: Callable[..., Any]
         if rule.kind == "localization":
@@ -453,6 +472,8 @@ class RuleEngine:
         self._futures[(rule.id, index)] = fut
         self._servers_of[(rule.id, index)] = server
         fut.add_done_callback(lambda f, r=rule.id, i=index: self._events.put((r, i, f)))
+        if rule.kind == "localization":
+            self._throughput.setdefault(rule.id, Throughput()).start(time.monotonic())
         self._store.save_tasks(rule.id, [rule.tasks[index]])
 
     def _file_server(self, path: str) -> str | None:

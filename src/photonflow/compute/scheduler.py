@@ -84,7 +84,8 @@ async def _main(config: Config, host: str, port: int, api_port: int, dashboard: 
     async with Scheduler(host=host, port=port, **kwargs) as scheduler:
         # The engine uses a synchronous client and a thread of its own, so it is built off the event loop.
         engine, dask_client, store = await asyncio.to_thread(_make_engine, config, scheduler, state)
-        server = _quiet_uvicorn(build_app(engine, scheduler_address=scheduler.address), host, api_port)
+        app = build_app(engine, scheduler_address=scheduler.address, workers=lambda: scheduler.workers.values())
+        server = _quiet_uvicorn(app, host, api_port)
         serving = asyncio.create_task(server.serve())
         while not server.started:
             if serving.done():

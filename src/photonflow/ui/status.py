@@ -105,14 +105,26 @@ def node_from_status(status: ServerStatus) -> NodeView:
     )
 
 
+def _worker_memory(info: Mapping[str, Any]) -> tuple[float | None, int | None]:
+    """Memory in percent and total: the rule service's ``memory_used``/``memory_limit``, else a status mapping."""
+    used, limit = info.get("memory_used"), info.get("memory_limit")
+    if isinstance(used, int | float) and isinstance(limit, int | float) and limit > 0:
+        return 100.0 * used / limit, int(limit)
+    return _memory(info)
+
+
+_WORKER_EXTRA = {"dataserver": "beside", "nthreads": "threads", "tasks_executing": "tasks", "resources": "resources"}
+
+
 def node_from_worker(worker: WorkerInfo) -> NodeView:
-    """A compute worker's row from what the scheduler reports."""
+    """A compute worker's row from what the scheduler reports (``GET /api/workers`` of the rule service)."""
     info = worker.info
-    percent, total = _memory(info)
+    percent, total = _worker_memory(info)
     return NodeView(
         "worker", worker.name, worker.address, worker.responsive, error="" if worker.responsive else "not responding",
         cpu=_floats(info.get("cpu", info.get("CPUUsage"))), memory_percent=percent, memory_total=total,
-        gpu=_gpu(info), extra={k: v for k, v in info.items() if k in ("nthreads", "resources", "tasks")},
+        gpu=_gpu(info),
+        extra={label: info[key] for key, label in _WORKER_EXTRA.items() if info.get(key) not in (None, "", {})},
     )
 
 

@@ -95,6 +95,10 @@ def test_live_series_is_analysed_beside_its_data(dataserver_process: Any, comput
         counts = final["counts"]
         assert counts["done"] == counts["released"] == 16
         assert counts["local"] / counts["done"] >= 0.95, final["tasks"]
+        assert final["frames_per_s"] > 0 and final["localizations_per_s"] > 0  # measured by the engine
+        workers = api.workers()
+        assert len(workers) == 2 and all(w["responsive"] and w["nthreads"] >= 1 for w in workers), workers
+        assert {w["dataserver"] for w in workers} == {s.url for s in client.servers()}
         assert all(t["local"] for t in final["tasks"]) or counts["local"] >= 0.95 * 16
         got = _results(client, final["outputs"][0], tmp_path)
         _check_cli(api.url, rule["id"])

@@ -147,3 +147,46 @@ def test_results_image_downloads_and_recipe_graph(make_app: App) -> None:
     assert svg.headers["content-type"].startswith("image/svg+xml")
     assert "error" in app.post("/recipe/svg", content=b"- NoSuchModule: {}").json()
     assert app.get("/recipe/inputs?glob=demo/*.h5r").json() == ["demo/locs.h5r"]
+
+
+def test_status_lists_the_workers_of_the_rule_service(make_app: App) -> None:
+    """The real rule-service app (``GET /api/workers`` over the scheduler's worker table) served on loopback."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    import uvicorn
+
+    from photonflow.compute.service import build_app
+
+    now = time.time()
+    states = [
+        SimpleNamespace(name="http://127.0.0.1:8001|ab12", address="tcp://127.0.0.1:4000", nthreads=2,
+                        memory_limit=4 << 30, status=SimpleNamespace(name="running"), last_seen=now,
+                        metrics={"cpu": 25.0, "memory": 1 << 30}, processing={"t1"}),
+        SimpleNamespace(name="|gone", address="tcp://127.0.0.1:4001", nthreads=1, memory_limit=0,
+                        status=SimpleNamespace(name="running"), last_seen=now - 3600, metrics={}, processing=set()),
+    ]
+    engine = SimpleNamespace(list_rules=lambda: [])
+    service = uvicorn.Server(uvicorn.Config(build_app(engine, scheduler_address="tcp://127.0.0.1:1",  # type: ignore[arg-type]
+                                                      workers=lambda: states),
+                                            host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not service.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "rule service did not start"
+            time.sleep(0.02)
+        port = service.servers[0].sockets[0].getsockname()[1]
+        app = make_app(rules_client=RulesClient(f"http://127.0.0.1:{port}", timeout_s=5))
+        html = app.get("/status").text
+    finally:
+        service.should_exit = True
+        thread.join(timeout=10)
+    assert "HTTP 404" not in html and "workers unknown" not in html
+    assert "2 workers" in html
+    assert "http://127.0.0.1:8001|ab12" in html and "tcp://127.0.0.1:4000" in html
+    assert "beside http://127.0.0.1:8001" in html and "threads 2" in html and "tasks 1" in html
+    assert 'value="25.0"' in html and "25 %" in html  # CPU meter; memory 1 GiB of 4 GiB
+    assert html.count("not responding") == 1  # the worker silent for an hour
