@@ -1,4 +1,4 @@
-"""``photonflow analyse``, ``photonflow rules``, ``photonflow cancel``: submit and follow analysis rules."""
+"""``photonflow analyse``, ``analyse-files``, ``rules``, ``cancel``: submit and follow analysis rules."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photonflow.cli._common import add_cluster_options, config_from_args
-from photonflow.errors import ConfigError, ServerUnavailableError
+from photonflow.errors import ConfigError, NotFoundError, ServerUnavailableError
 
 if TYPE_CHECKING:
     from photonflow.compute.api import RuleAPI
@@ -18,7 +18,7 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``analyse``, ``rules`` and ``cancel`` commands."""
+    """Add the ``analyse``, ``analyse-files``, ``rules`` and ``cancel`` commands."""
     p = subparsers.add_parser("analyse", help="localize a series on the cluster (live while it spools)",
                               description="Submit a localization rule over SERIES_URI (PYME-CLUSTER://cluster/path "
                               "or a cluster path). The series may still be spooling: chunks are analysed as they land.")
@@ -30,6 +30,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--timeout", type=float, default=3600.0, help="longest --wait, seconds")
     _api_options(p)
     p.set_defaults(handler=_analyse)
+
+    p = subparsers.add_parser("analyse-files", help="run a recipe on the cluster over a set of files (one task each)",
+                              description="Submit a recipe rule: RECIPE (a local YAML file) runs once per cluster file "
+                              "matched by the PATTERNs (cluster globs: *, ?, []; quote them), each output file stored "
+                              "write-once under --output-dir.")
+    p.add_argument("--recipe", type=Path, required=True, help="recipe (YAML) to run on each file")
+    p.add_argument("patterns", metavar="PATTERN", nargs="+", help="cluster path or glob of input files")
+    p.add_argument("--output-dir", required=True, help="cluster directory for the recipe's output files")
+    p.add_argument("--wait", action="store_true", help="wait for the rule to end")
+    p.add_argument("--timeout", type=float, default=3600.0, help="longest --wait, seconds")
+    _api_options(p)
+    p.set_defaults(handler=_analyse_files)
 
     p = subparsers.add_parser("rules", help="list analysis rules and their progress")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -87,6 +99,39 @@ def _analyse(args: argparse.Namespace) -> int:
     if not args.wait:
         return 0
     last = api.wait(rule["id"], timeout_s=args.timeout, progress=lambda r: print(_line(r), flush=True))
+    print(_line(last))
+    return 0 if last["status"] == "complete" else 1
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """The cluster files the patterns name, in pattern order, each once."""
+    from photonflow.storage import ClusterClient
+
+    found: dict[str, None] = {}
+    with ClusterClient(config=config_from_args(args)) as client:
+        for pattern in args.patterns:
+            if any(c in pattern for c in "*?["):
+                matches = client.glob(pattern)
+            else:
+                matches = [pattern] if client.exists(pattern) and not client.isdir(pattern) else []
+            if not matches:
+                raise NotFoundError(f"no file of cluster {client.cluster!r} matches {pattern!r}; "
+                                    "'photonflow ls' shows what is there")
+            found.update(dict.fromkeys(matches))
+    return list(found)
+
+
+def _analyse_files(args: argparse.Namespace) -> int:
+    recipe = args.recipe.read_text(encoding="utf-8")
+    inputs = _inputs(args)
+    api = _api(args)
+    rule = api.submit_recipe(recipe, inputs, output_dir=args.output_dir)
+    print(f"rule {rule['id']} submitted: {args.recipe.name} over {len(inputs)} file(s) -> {rule['spec']['output_dir']}",
+          flush=True)
+    if not args.wait:
+        return 0
+    last = api.wait(rule["id"], timeout_s=args.timeout, follow_chain=False,
+                    progress=lambda r: print(_line(r), flush=True))
     print(_line(last))
     return 0 if last["status"] == "complete" else 1
 
