@@ -7,15 +7,18 @@ the median is printed with the spread (min–max).
 
 Two cases:
 
-* **compute-bound** (the targets): 2048 × 16384 float32 rows, low-pass + noise-band filters + noise threshold,
-  condensed output (the passed bins, ~2 % of the input) and noise floors. Reading and the FFTs run on every rank;
-  only the small outputs travel to rank 0 and are written there. The job reports the fraction of its time spent
-  inside ``compute_batch``.
+* **compute-bound** (the targets): 2048 × 16384 float32 rows, low-pass (20 kHz) + noise-band filters + noise
+  threshold, condensed output (the passed bins, 4 % of the input bytes) and noise floors. Reading and the FFTs
+  run on every rank; only the small outputs travel to rank 0 and are written there. The job reports the
+  fraction of its time spent inside ``compute_batch``.
 * **I/O-bound** (for contrast): 2048 × 8192 rows, low-pass + noise threshold, the whole filtered signal written
   (64 MB in, 64 MB out through the single HDF5 writer).
 
 Checkpoint cost = (a flushed checkpoint record after every batch) / (the same run and outputs with the records
-deferred to one at the end) − 1. pyUSID is measured when ``.venv-pyusid`` exists; make it with
+deferred to one at the end) − 1. Beside the 2-rank speed-up the script measures the machine's own limit in the
+same run: the same ``compute_batch`` calls on rows already in memory, all in one process vs split over two
+processes started together (no MPI, no I/O). On a shared machine that ceiling is below 2×, and the MPI run
+cannot beat it. pyUSID is measured when ``.venv-pyusid`` exists; make it with
 (reference/process-hpc.md §10):
 
     python3 -m venv .venv-pyusid && .venv-pyusid/bin/pip install pyUSID==0.0.12 "numpy<2" "pandas<2.3" \
@@ -25,6 +28,7 @@ deferred to one at the end) − 1. pyUSID is measured when ``.venv-pyusid`` exis
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -159,10 +163,60 @@ def make_data(path: Path, case: Case) -> None:
 def _filters(samples: int, condensed: bool) -> list:  # type: ignore[type-arg]
     from photonflow.hpc.fft_filters import LowPassFilter, NoiseBandFilter
 
-    low = LowPassFilter(samples, SAMP_RATE, f_cutoff=1e5)
     if not condensed:
-        return [low]
-    return [low, NoiseBandFilter(samples, SAMP_RATE, freqs=(5e4,), freq_widths=(4e3,))]
+        return [LowPassFilter(samples, SAMP_RATE, f_cutoff=1e5)]
+    return [
+        LowPassFilter(samples, SAMP_RATE, f_cutoff=2e4),
+        NoiseBandFilter(samples, SAMP_RATE, freqs=(5e4,), freq_widths=(4e3,)),
+    ]
+
+
+def _filter(path: str, condensed: bool, **kwargs: object):  # type: ignore[no-untyped-def]
+    from photonflow.hpc.signal_filter import SignalFilter
+
+    samples = h5py.File(path, "r", locking=False)[DATASET].shape[1]
+    return SignalFilter(
+        path,
+        dataset=DATASET,
+        frequency_filters=_filters(samples, condensed),
+        noise_threshold=TOLERANCE,
+        write_filtered=not condensed,
+        write_condensed=condensed,
+        progress=False,
+        **kwargs,
+    )
+
+
+def kernel(path: str, start: int, stop: int, batch: int, at: float) -> None:
+    """The machine's limit: ``compute_batch`` over rows [start, stop) held in memory, started at time ``at``."""
+    process = _filter(path, True)
+    with h5py.File(path, "r", locking=False) as f:
+        data = f[DATASET][start:stop]
+    time.sleep(max(0.0, at - time.time()))
+    for i in range(0, len(data), batch):
+        process.compute_batch(data[i : i + batch])
+    print("END", time.time(), flush=True)
+
+
+def _ceiling(path: Path, positions: int, batch: int) -> tuple[float, float]:
+    """Wall seconds of the kernel over every row in one process, and split over two processes."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    walls = []
+    for parts in (1, 2):
+        at = time.time() + 4.0  # both processes have imported and read their rows by then
+        bounds = np.linspace(0, positions, parts + 1).astype(int)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--kernel", str(path), str(a), str(b), str(batch), str(at)],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for a, b in itertools.pairwise(bounds)
+        ]
+        ends = [float(p.communicate(timeout=300)[0].split()[1]) for p in procs]
+        walls.append(max(ends) - at)
+    return walls[0], walls[1]
 
 
 def job(path: str, checkpoint: bool, batch: int, condensed: bool) -> None:
@@ -223,7 +277,7 @@ class Series:
         return f"{min(self.times):.2f}–{max(self.times):.2f}"
 
 
-def _measure(case: Case, work: Path, repeats: int, with_pyusid: bool) -> list[Series]:
+def _measure(case: Case, work: Path, repeats: int, with_pyusid: bool) -> tuple[list[Series], list[float]]:
     from photonflow.hpc.jobscript import mpiexec_command
 
     template = work / f"raw-{case.samples}.h5"
@@ -261,19 +315,24 @@ def _measure(case: Case, work: Path, repeats: int, with_pyusid: bool) -> list[Se
                 [],
             )
         )
+    ceilings = []
     for i in range(repeats):
-        for s in series:  # interleaved: a change of machine load hits every configuration alike
+        # Interleaved, in alternating order: a change of machine load hits every configuration alike.
+        for s in series if i % 2 == 0 else series[::-1]:
             path = work / f"run-{i}.h5"
             shutil.copy(template, path)
             elapsed, compute = _elapsed(s.command(path), work)
             s.times.append(elapsed)
             s.compute.append(compute)
             path.unlink()
+        if case.condensed:
+            one, two = _ceiling(template, case.positions, batch)
+            ceilings.append(one / two)
     template.unlink()
-    return series
+    return series, ceilings
 
 
-def _report(case: Case, series: list[Series], repeats: int) -> dict[str, object]:
+def _report(case: Case, series: list[Series], ceilings: list[float], repeats: int) -> dict[str, object]:
     serial, deferred, mpi2 = series[:3]
     n = case.positions
     print(
@@ -293,6 +352,12 @@ def _report(case: Case, series: list[Series], repeats: int) -> dict[str, object]
         f"{100 * min(per_run):+.1f} … {100 * max(per_run):+.1f} %; target <= 5 %)"
     )
     print(f"  speed-up, 2 MPI ranks vs serial       : {speedup:6.2f} x  (target >= 1.8 x)")
+    if ceilings:
+        ceiling = statistics.median(ceilings)
+        print(
+            f"  machine limit, 2 processes, no MPI/IO : {ceiling:6.2f} x ({min(ceilings):.2f}–{max(ceilings):.2f})"
+            f"  -> MPI run reaches {100 * speedup / ceiling:.0f} % of it"
+        )
     if len(series) > 3:
         print(f"  photonflow serial vs pyUSID serial    : {series[3].median / serial.median:6.2f} x its speed")
     return {
@@ -300,6 +365,7 @@ def _report(case: Case, series: list[Series], repeats: int) -> dict[str, object]
         **{s.label: {"median_s": s.median, "times_s": s.times} for s in series},
         "checkpoint_cost": cost,
         "speedup_2_ranks": speedup,
+        "machine_2_process_ceiling": ceilings,
     }
 
 
@@ -312,8 +378,8 @@ def main() -> None:
     summary = []
     with tempfile.TemporaryDirectory(prefix="pf-hpc-bench-") as tmp:
         for case in cases:
-            series = _measure(case, Path(tmp), args.repeats, with_pyusid=True)
-            summary.append(_report(case, series, args.repeats))
+            series, ceilings = _measure(case, Path(tmp), args.repeats, with_pyusid=True)
+            summary.append(_report(case, series, ceilings, args.repeats))
     if not (ROOT / ".venv-pyusid" / "bin" / "python").exists():
         print("pyUSID 0.0.12: not measured (.venv-pyusid missing; see this script's docstring)")
     print(json.dumps(summary))
@@ -322,5 +388,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--job":
         job(sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), sys.argv[5] == "1")
+    elif len(sys.argv) > 1 and sys.argv[1] == "--kernel":
+        kernel(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
     else:
         main()

@@ -14,10 +14,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import h5py
+import numpy as np
 import pytest
+import zarr
 
 JOB = Path(__file__).with_name("_job.py")
 RUN_TIMEOUT_S = 90
+GROUP = "Raw_Data-FFT_Filtering_000"
+H5_GROUP = f"/Measurement_000/Channel_000/{GROUP}"
+OUTPUTS = ("Filtered_Data", "Noise_Floors", "Condensed_Data")
+
+
+def read_results(target: Path) -> dict[str, np.ndarray]:
+    """The job's outputs and status vector, from the source file, a separate .h5 file (group at its root) or Zarr."""
+    names = (*OUTPUTS, "completed_positions")
+    if target.suffix == ".zarr":
+        group = zarr.open_group(str(target), mode="r")[GROUP]
+        return {k: np.asarray(group[k][...]) for k in names}
+    with h5py.File(target, "r") as f:
+        group = f[H5_GROUP] if H5_GROUP in f else f[GROUP]
+        return {k: group[k][()] for k in names}
 
 
 def mpiexec_command(ranks: int) -> list[str]:
@@ -29,32 +46,49 @@ def mpiexec_command(ranks: int) -> list[str]:
     return [exe, *flags, "--oversubscribe", "-n", str(ranks)]
 
 
-def run_job(
-    args: list[str], *, ranks: int | None, env: dict[str, str] | None = None, cwd: Path
-) -> tuple[int, list[dict[str, Any]], str]:
-    """Run ``_job.py args`` (under ``mpiexec -n ranks`` unless ranks is None) in its own session, bounded in time.
-
-    Returns the exit code, the records the ranks wrote (``result-<rank>.json``), and the combined output.
-    """
+def start_job(
+    args: list[str], *, ranks: int | None, env: dict[str, str] | None = None, cwd: Path, mpi_flags: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    """Start ``_job.py args`` (under ``mpiexec -n ranks`` unless ranks is None) in its own session."""
     for old in cwd.glob("result-*.json"):
         old.unlink()
     cmd = [sys.executable, str(JOB), *args]
     if ranks is not None:
-        cmd = mpiexec_command(ranks) + cmd
+        cmd = mpiexec_command(ranks) + list(mpi_flags) + cmd
     full_env = {**os.environ, "OMPI_MCA_rmaps_base_oversubscribe": "1", **(env or {})}
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
+
+
+def finish_job(proc: subprocess.Popen[str], cwd: Path) -> tuple[int, list[dict[str, Any]], str]:
+    """Wait (bounded) for a job from :func:`start_job`; kill whatever of it is left; return code, records, output."""
+    cmd = proc.args if isinstance(proc.args, list) else [str(proc.args)]
     try:
         out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
-        pytest.fail(f"{' '.join(cmd)} hung for {RUN_TIMEOUT_S} s:\n{out}")
+        pytest.fail(f"{' '.join(map(str, cmd))} hung for {RUN_TIMEOUT_S} s:\n{out}")
     finally:
         _kill_session(proc.pid)
     records = [json.loads(p.read_text()) for p in sorted(cwd.glob("result-*.json"))]
     return proc.returncode, records, out
+
+
+def run_job(
+    args: list[str],
+    *,
+    ranks: int | None,
+    env: dict[str, str] | None = None,
+    cwd: Path,
+    mpi_flags: tuple[str, ...] = (),
+) -> tuple[int, list[dict[str, Any]], str]:
+    """Run ``_job.py args`` (under ``mpiexec -n ranks`` unless ranks is None) in its own session, bounded in time.
+
+    Returns the exit code, the records the ranks wrote (``result-<rank>.json``), and the combined output.
+    """
+    return finish_job(start_job(args, ranks=ranks, env=env, cwd=cwd, mpi_flags=mpi_flags), cwd)
 
 
 def _session_members(sid: int) -> list[int]:
@@ -95,3 +129,15 @@ def source_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     code, _, out = run_job(["make", str(path), "203", "256"], ranks=None, cwd=path.parent)
     assert code == 0, out
     return path
+
+
+@pytest.fixture(scope="session")
+def reference(source_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    """Outputs of one uninterrupted serial run over the template, results in the source file."""
+    work = tmp_path_factory.mktemp("hpc-ref")
+    src = work / "raw.h5"
+    shutil.copy(source_template, src)
+    code, records, out = run_job(["run", str(src), "same", "203"], ranks=None, cwd=work)
+    assert code == 0, out
+    assert records[0]["computed"] == 203
+    return read_results(src)

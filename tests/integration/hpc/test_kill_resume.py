@@ -9,36 +9,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
-import zarr
+
+from .conftest import OUTPUTS, read_results
 
 pytestmark = [pytest.mark.mpi, pytest.mark.timeout(240)]
-
-GROUP = "Raw_Data-FFT_Filtering_000"
-H5_GROUP = f"/Measurement_000/Channel_000/{GROUP}"
-OUTPUTS = ("Filtered_Data", "Noise_Floors", "Condensed_Data")
-
-
-def _read(target: Path) -> dict[str, np.ndarray]:
-    if target.suffix == ".zarr":
-        group = zarr.open_group(str(target), mode="r")[GROUP]
-        return {k: np.asarray(group[k][...]) for k in (*OUTPUTS, "completed_positions")}
-    with h5py.File(target, "r") as f:
-        return {k: f[H5_GROUP][k][()] for k in (*OUTPUTS, "completed_positions")}
-
-
-@pytest.fixture(scope="module")
-def reference(source_template: Path, tmp_path_factory: pytest.TempPathFactory, job_runner) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
-    work = tmp_path_factory.mktemp("hpc-ref")
-    src = work / "raw.h5"
-    shutil.copy(source_template, src)
-    code, records, out = job_runner(["run", str(src), "same", "203"], ranks=None, cwd=work)
-    assert code == 0, out
-    assert records[0]["computed"] == 203
-    return _read(src)
-
 
 CASES = [
     pytest.param(None, "hdf5", 0, id="serial-hdf5"),
@@ -69,7 +45,7 @@ def test_sigkill_then_rerun_is_bit_identical(
     )
     assert code != 0 and not records, f"the job was not killed:\n{out}"
 
-    partial = _read(target)
+    partial = read_results(target)
     done = partial["completed_positions"].astype(bool)
     assert 0 < done.sum() < 203, f"the kill was not mid-run: {done.sum()} positions flagged"
     for name in OUTPUTS:  # no flag without its data on disk
@@ -82,7 +58,7 @@ def test_sigkill_then_rerun_is_bit_identical(
     assert all(r["resumed"] for r in records)
     assert sum(r["computed"] for r in records) == 203 - done.sum()  # flagged positions are not recomputed
 
-    final = _read(target)
+    final = read_results(target)
     for name in (*OUTPUTS, "completed_positions"):
         assert final[name].dtype == reference[name].dtype
         np.testing.assert_array_equal(final[name], reference[name], err_msg=name)

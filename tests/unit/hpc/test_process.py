@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
+from typing import ClassVar
 
 import h5py
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 import zarr
 
 from photonflow.errors import FormatError, HPCError
-from photonflow.hpc import OutputSpec, Process
+from photonflow.hpc import OutputSpec, Process, stores
 from photonflow.hpc.usid import is_main
 
 DATASET = "/Measurement_000/Channel_000/Raw_Data"
@@ -229,3 +231,46 @@ def test_zarr_store_resume(usid_file: Path, tmp_path: Path, raw: np.ndarray, mea
     again = mean_process(usid_file, target=target, batch_size=16).compute()
     assert (again.resumed, again.computed) == (True, 32)
     np.testing.assert_array_equal(np.asarray(group["Spectrum"][...]), _expected(raw)["Spectrum"])
+
+
+class _SleepyProcess(Process):
+    """Costs 20 ms per position (sleeping, so the cost holds on a busy machine); records its batch sizes."""
+
+    tool = "Sleepy"
+    batch_rows: ClassVar[list[int]] = []
+
+    def outputs(self) -> list[OutputSpec]:
+        return [OutputSpec("Sum", columns=1)]
+
+    def compute_batch(self, data: np.ndarray) -> dict[str, np.ndarray]:
+        type(self).batch_rows.append(len(data))
+        time.sleep(0.02 * len(data))
+        return {"Sum": data.sum(axis=1, keepdims=True)}
+
+
+def test_time_based_checkpoint_interval(tmp_path: Path, usid_writer, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    data = np.random.default_rng(3).standard_normal((60, 8)).astype(np.float32)
+    path = usid_writer(tmp_path / "raw.h5", data)
+    checkpoints: list[float] = []
+    original = stores._HDF5Writer.mark_done
+
+    def timed(self, positions):  # type: ignore[no-untyped-def]
+        original(self, positions)
+        checkpoints.append(time.monotonic())
+
+    monkeypatch.setattr(stores._HDF5Writer, "mark_done", timed)
+    _SleepyProcess.batch_rows = []
+    interval = 0.3
+    # batch_size=60 alone would be one batch (no checkpoint for 1.2 s); the interval caps it.
+    process = _SleepyProcess(path, dataset=DATASET, batch_size=60, checkpoint_interval_s=interval, progress=False)
+    start = time.monotonic()
+    process.compute()
+    trial, *batches = _SleepyProcess.batch_rows
+    assert trial <= 4 and sum(batches) == 60  # the timed trial is not written; every position once
+    assert max(batches) <= int(interval * 0.5 / 0.02)
+    gaps = np.diff([start, *checkpoints])
+    assert len(checkpoints) == len(batches) and gaps.max() <= interval, gaps
+    with h5py.File(path, "r") as f:
+        np.testing.assert_allclose(f["/Measurement_000/Channel_000/Raw_Data-Sleepy_000/Sum"][:, 0], data.sum(axis=1))
+    with pytest.raises(ValueError, match="checkpoint_interval_s"):
+        _SleepyProcess(path, dataset=DATASET, checkpoint_interval_s=0)
