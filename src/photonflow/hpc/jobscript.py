@@ -107,7 +107,8 @@ def render_jobscript(spec: JobSpec) -> str:
         lines += [f"#SBATCH --qos={spec.qos}"] if spec.qos else []
         lines += [f"#SBATCH --signal=USR1@{spec.signal_before_s}"] if spec.signal_before_s else []
         workdir = spec.workdir or '"$SLURM_SUBMIT_DIR"'
-        launch = f"srun {command}"
+        # A rank that dies ends the step at once, whatever the site's KillOnBadExit default.
+        launch = f"srun --kill-on-bad-exit=1 {command}"
     else:
         lines += [
             f"#PBS -N {name}",

@@ -81,7 +81,7 @@ def test_slurm_and_pbs_scripts() -> None:
         "#SBATCH --mem=64G",
         "#SBATCH --signal=USR1@300",
         "module load python/3.11",
-        "srun python filt.py --in 'a b.h5'",
+        "srun --kill-on-bad-exit=1 python filt.py --in 'a b.h5'",
     ):
         assert line in slurm.splitlines()
     assert "MKL_NUM_THREADS=1" in slurm
