@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,10 @@ class DataServerProcess:
 def dataserver_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., DataServerProcess]]:
     """Factory starting data server subprocesses (port 0, no advertising); all are killed at teardown."""
     started: list[DataServerProcess] = []
+    # PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process: a server (re)started from
+    # a short-lived test thread would be SIGKILLed as soon as that thread returned. So one spawner thread forks
+    # every child and lives until teardown has killed them all.
+    spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataserver-spawner")
 
     def factory(root: Path | None = None, *, cluster: str = "test", token: str | None = None,
                 args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> DataServerProcess:
@@ -87,8 +92,8 @@ def dataserver_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTONFLOW_")} | dict(env or {})
         log_path = tmp_path_factory.mktemp("dataserver-log") / "stderr.log"
         with open(log_path, "w") as log:  # a file, not a pipe: a chatty server must never block on stderr
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=child_env,
-                                    preexec_fn=_die_with_parent)
+            proc = spawner.submit(subprocess.Popen, cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+                                  env=child_env, preexec_fn=_die_with_parent).result()
         handle = _wait_listening(proc, root, cluster, log_path)
         started.append(handle)
         return handle
@@ -98,6 +103,7 @@ def dataserver_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cal
         handle.kill()
         if handle.proc.stdout is not None:
             handle.proc.stdout.close()
+    spawner.shutdown()
 
 
 def _die_with_parent() -> None:
