@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from photonflow.storage.discovery import computer_name
+from photonflow.storage.discovery import computer_name, zeroconf_instance
 
 if TYPE_CHECKING:
     from photonflow.config import Config
@@ -102,10 +102,9 @@ class _Advertisement:
             conn.execute("INSERT INTO dns VALUES (?, ?, ?, ?, ?)", (self.name, address, port, time.time(), api or ""))
         self._local = True
         if mode == "zeroconf":
-            from zeroconf import InterfaceChoice, IPVersion, ServiceInfo, Zeroconf
+            from zeroconf import ServiceInfo
 
-            self._zc = Zeroconf(interfaces=list(interfaces) if interfaces else InterfaceChoice.All,
-                                ip_version=IPVersion.V4Only)
+            self._zc = zeroconf_instance(interfaces)  # not the scheduler's event loop, which close() would block
             addresses = list(interfaces) if host in ("", "0.0.0.0") and interfaces else [address]
             self._info = ServiceInfo(SCHEDULER_SERVICE_TYPE, f"{self.name}.{SCHEDULER_SERVICE_TYPE}",
                                      addresses=[socket.inet_aton(a) for a in addresses], port=port,
@@ -180,11 +179,11 @@ def _from_registry(cluster: str, path: Path) -> SchedulerInfo | None:
 
 
 def _from_mdns(cluster: str, interfaces: Sequence[str] | None, timeout: float) -> SchedulerInfo | None:
-    from zeroconf import InterfaceChoice, IPVersion, ServiceBrowser, Zeroconf
+    from zeroconf import ServiceBrowser
 
     found: list[SchedulerInfo] = []
     event = threading.Event()
-    zc = Zeroconf(interfaces=list(interfaces) if interfaces else InterfaceChoice.All, ip_version=IPVersion.V4Only)
+    zc = zeroconf_instance(interfaces)
 
     def resolve(name: str) -> None:
         info = zc.get_service_info(SCHEDULER_SERVICE_TYPE, name, timeout=int(timeout * 1000))

@@ -50,6 +50,7 @@ __all__ = [
     "registry_path",
     "service_name",
     "unregister_local",
+    "zeroconf_instance",
 ]
 
 SERVICE_TYPE = "_pyme-http._tcp.local."
@@ -226,10 +227,17 @@ def read_registry(cluster: str, *, path: Path | None = None, prune: bool = True)
 # ---------------------------------------------------------------------------------------------------- zeroconf
 
 
-def _zeroconf(interfaces: Sequence[str] | None) -> Zeroconf:
+def zeroconf_instance(interfaces: Sequence[str] | None) -> Zeroconf:
+    """A python-zeroconf instance on its own event-loop thread, IPv4, bound to ``interfaces`` (default: all).
+
+    ``use_asyncio=False``: by default python-zeroconf attaches to an event loop running in the calling thread; this
+    module's blocking API (resolution, registration in a thread, waits) would then starve that loop (e.g. Playwright's
+    sync API, Jupyter, or an asyncio server calling us) and fail with ``EventLoopBlocked``.
+    """
     from zeroconf import InterfaceChoice, IPVersion, Zeroconf
 
-    return Zeroconf(interfaces=list(interfaces) if interfaces else InterfaceChoice.All, ip_version=IPVersion.V4Only)
+    return Zeroconf(interfaces=list(interfaces) if interfaces else InterfaceChoice.All, ip_version=IPVersion.V4Only,
+                    use_asyncio=False)
 
 
 def _advertised_addresses(host: str, interfaces: Sequence[str] | None) -> list[str]:
@@ -341,7 +349,7 @@ class ServerDirectory:
             from zeroconf import ServiceBrowser
 
             self._listener = _ZeroconfListener()
-            self._zc = _zeroconf(interfaces)
+            self._zc = zeroconf_instance(interfaces)
             self._browser = ServiceBrowser(self._zc, SERVICE_TYPE, handlers=[self._listener.on_change])
 
     def __enter__(self) -> ServerDirectory:
@@ -497,7 +505,7 @@ class _Advertisement:
     def _start_mdns(self, cluster: str, host: str, port: int, interfaces: Sequence[str] | None) -> None:
         from zeroconf import ServiceInfo
 
-        self._zc = _zeroconf(interfaces)
+        self._zc = zeroconf_instance(interfaces)
         self._info = ServiceInfo(
             SERVICE_TYPE,
             f"{self.name}.{SERVICE_TYPE}",
