@@ -35,9 +35,13 @@ class Cluster:
     frames: int
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium per browser-test module.
+
+    Not per session: while Playwright's sync API is open, its event loop counts as *running* in the main thread, so
+    every later test in the process (asyncio.run, libraries that attach to a running loop) would see it.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: run scripts/test.sh (it installs Debian's chromium)")
     from playwright.sync_api import sync_playwright
