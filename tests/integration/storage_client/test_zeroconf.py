@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,3 +58,18 @@ def test_pyme_style_service_without_txt_is_matched_by_name(tmp_path: Path, liste
     finally:
         zc.unregister_service(info)
         zc.close()
+
+
+@pytest.mark.timeout(60)
+def test_blocking_discovery_called_inside_a_running_event_loop(tmp_path: Path, listener: int) -> None:
+    # Callers with a loop running in their thread (an asyncio server, Jupyter, Playwright's sync API) use the
+    # blocking API; zeroconf must run on its own loop, not on the caller's, which the blocking call starves.
+    async def advertise_and_browse() -> tuple[str, list[tuple[str, str | None]]]:
+        with advertise(cluster="zc-loop", host="127.0.0.1", port=listener, mode="zeroconf", interfaces=LOOPBACK,
+                       registry=tmp_path / "r") as ad:
+            found = find_servers("zc-loop", registry=tmp_path / "empty.sqlite", interfaces=LOOPBACK, timeout=20)
+            return ad.name, [(s.url, s.cluster) for s in found]
+
+    name, found = asyncio.run(advertise_and_browse())
+    assert found == [(f"http://127.0.0.1:{listener}", "zc-loop")]
+    assert name.startswith("PYMEDataServer [zc-loop]:")
