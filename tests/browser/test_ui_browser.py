@@ -72,19 +72,23 @@ def test_upload_files_and_create_folder(cluster: Cluster, page: Any, tmp_path: P
     b.write_text("second")
     page.goto(cluster.ui.url + "/files/demo")
     page.locator('#upload-form input[type="file"]').set_input_files([str(a), str(b)])
-    page.locator("#upload-form button").click()
-    page.wait_for_url(re.compile(r"/files/demo$"))
+    # Each form posts and is redirected back to this same URL, so wait_for_url would return at once: wait for the
+    # navigation itself before reading the page it loads.
+    with page.expect_navigation(url=re.compile(r"/files/demo$")):
+        page.locator("#upload-form button").click()
     assert page.locator(".msg.ok", has_text="notes-a.txt: stored").count() == 1
     assert page.locator(".msg.ok", has_text="notes-b.txt: stored").count() == 1
     assert cluster.client.get_file("demo/notes-a.txt") == b"first"
     # Write-once: the same name again is refused with a message saying why, and the file is unchanged.
     a.write_text("changed")
     page.locator('#upload-form input[type="file"]').set_input_files([str(a)])
-    page.locator("#upload-form button").click()
+    with page.expect_navigation(url=re.compile(r"/files/demo$")):
+        page.locator("#upload-form button").click()
     assert "write-once" in page.locator(".msg.error").inner_text()
     assert cluster.client.get_file("demo/notes-a.txt") == b"first"
     page.locator('#mkdir-form input[name="name"]').fill("new-folder")
-    page.locator("#mkdir-form button").click()
+    with page.expect_navigation(url=re.compile(r"/files/demo$")):
+        page.locator("#mkdir-form button").click()
     assert page.locator(".msg.ok", has_text="created folder /demo/new-folder").count() == 1
     page.get_by_role("link", name="new-folder/").click()
     page.wait_for_url(re.compile(r"/files/demo/new-folder$"))
