@@ -205,7 +205,10 @@ class MPIComm:
         self._comm = MPI.COMM_WORLD if comm is None else comm
         self._local_size = int(self._comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size())
         self._host = MPI.Get_processor_name()
-        self._peers: list[tuple[str, int]] = self._comm.allgather((self._host, os.getpid()))
+        peers: list[tuple[str, int]] = self._comm.allgather((self._host, os.getpid()))
+        # Only peers this process can see now are watched (same host name and PID namespace); the others count as
+        # alive for ever, so a container with its own PID namespace never reads as a dead rank.
+        self._watched = {rank: pid for rank, (host, pid) in enumerate(peers) if host == self._host and _running(pid)}
 
     @property
     def rank(self) -> int:
@@ -259,14 +262,8 @@ class MPIComm:
             time.sleep(POLL_S)
 
     def alive(self, rank: int) -> bool:
-        host, pid = self._peers[rank]
-        if host != self._host:
-            return True  # another node: only its launcher can tell
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return not Path("/proc/self").exists() and _pid_exists(pid)
-        return state not in ("Z", "X")
+        pid = self._watched.get(rank)
+        return True if pid is None else _running(pid)  # another node: only its launcher can tell
 
     def abort(self, code: int) -> None:
         self._comm.Abort(code)
@@ -275,7 +272,14 @@ class MPIComm:
         return _RMACounter(self._comm)
 
 
-def _pid_exists(pid: int) -> bool:
+def _running(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie (``/proc`` where there is one, else ``kill(pid, 0)``)."""
+    if Path("/proc/self").exists():
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state not in ("Z", "X")
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

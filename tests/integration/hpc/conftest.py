@@ -32,9 +32,21 @@ def read_results(target: Path) -> dict[str, np.ndarray]:
     if target.suffix == ".zarr":
         group = zarr.open_group(str(target), mode="r")[GROUP]
         return {k: np.asarray(group[k][...]) for k in names}
-    with h5py.File(target, "r") as f:
+    with _open_when_unlocked(target) as f:
         group = f[H5_GROUP] if H5_GROUP in f else f[GROUP]
         return {k: group[k][()] for k in names}
+
+
+def _open_when_unlocked(path: Path, *, wait_s: float = 10.0) -> h5py.File:
+    """Open for reading; a rank of a job the launcher just aborted may hold the HDF5 lock a moment longer."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return h5py.File(path, "r")
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def mpiexec_command(ranks: int) -> list[str]:
