@@ -11,16 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import sqlite3
-import tempfile
 import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from photonflow.storage.discovery import computer_name, zeroconf_instance
+from photonflow.storage._registry import LocalRegistry
+from photonflow.storage.discovery import cluster_from_name, computer_name, zeroconf_instance
 
 if TYPE_CHECKING:
     from photonflow.config import Config
@@ -35,7 +33,7 @@ __all__ = [
 ]
 
 SCHEDULER_SERVICE_TYPE = "_photonflow-scheduler._tcp.local."
-_REGISTRY = "_photonflow-scheduler.sqlite"
+_REGISTRY = LocalRegistry("_photonflow-scheduler.sqlite")
 _PREFIX = "PhotonflowScheduler ["
 
 
@@ -50,40 +48,7 @@ class SchedulerInfo:
 
 def scheduler_registry_path(environ: Mapping[str, str] | None = None) -> Path:
     """``<temp dir>/_photonflow-scheduler.sqlite`` (``TMPDIR`` first, as for the data servers' registry)."""
-    environ = os.environ if environ is None else environ
-    for var in ("TMPDIR", "TEMP", "TMP"):
-        value = environ.get(var)
-        if value and os.path.isdir(value):
-            return Path(value) / _REGISTRY
-    return Path(tempfile.gettempdir()) / _REGISTRY
-
-
-@contextlib.contextmanager
-def _registry(path: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(path, timeout=10.0)
-    try:
-        with conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS dns (name TEXT, address TEXT, port INTEGER, creation_time FLOAT, URI TEXT)"
-            )
-            yield conn
-    finally:
-        conn.close()
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _cluster_of(name: str) -> str | None:
-    if not name.startswith(_PREFIX):
-        return None
-    end = name.find("]:", len(_PREFIX))
-    return None if end < 0 else name[len(_PREFIX) : end]
+    return _REGISTRY.path(environ)
 
 
 class _Advertisement:
@@ -98,8 +63,8 @@ class _Advertisement:
         if mode == "none":
             return
         address = "127.0.0.1" if host in ("", "0.0.0.0") or host.startswith("127.") else host
-        with _registry(self._registry) as conn:
-            conn.execute("INSERT INTO dns VALUES (?, ?, ?, ?, ?)", (self.name, address, port, time.time(), api or ""))
+        with _REGISTRY.open(self._registry) as conn:
+            _REGISTRY.insert(conn, self.name, address=address, port=port, uri=api or "")
         self._local = True
         if mode == "zeroconf":
             from zeroconf import ServiceInfo
@@ -128,8 +93,8 @@ class _Advertisement:
             self._zc.close()
             self._zc = None
         if self._local:
-            with _registry(self._registry) as conn:
-                conn.execute("DELETE FROM dns WHERE name = ?", (self.name,))
+            with _REGISTRY.open(self._registry) as conn:
+                _REGISTRY.delete(conn, self.name)
             self._local = False
 
 
@@ -167,13 +132,12 @@ def advertise_scheduler(
 def _from_registry(cluster: str, path: Path) -> SchedulerInfo | None:
     if not path.exists():
         return None
-    with _registry(path) as conn:
+    with _REGISTRY.open(path) as conn:
         rows = conn.execute("SELECT name, address, port, URI FROM dns ORDER BY creation_time DESC").fetchall()
         for name, address, port, uri in rows:
-            if not _port_open(address, int(port)):
-                conn.execute("DELETE FROM dns WHERE name = ? AND port = ?", (name, port))
+            if not _REGISTRY.alive(conn, name, address=address, port=int(port)):
                 continue
-            if cluster in ("", _cluster_of(name)):
+            if cluster in ("", cluster_from_name(name, prefix=_PREFIX)):
                 return SchedulerInfo(address=f"tcp://{address}:{port}", api=uri or None, name=name)
     return None
 

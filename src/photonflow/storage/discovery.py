@@ -19,17 +19,16 @@ import contextlib
 import os
 import platform
 import socket
-import sqlite3
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from photonflow.errors import ConfigError
+from photonflow.storage._registry import LocalRegistry
 
 if TYPE_CHECKING:
     from zeroconf import ServiceInfo, ServiceStateChange, Zeroconf
@@ -57,8 +56,8 @@ SERVICE_TYPE = "_pyme-http._tcp.local."
 REGISTRY_FILENAME = "_pyme-http.sqlite"
 _NAME_PREFIX = "PYMEDataServer ["
 _MAX_NAME = 63
-_PROBE_TIMEOUT_S = 0.5
-_SQLITE_TIMEOUT_S = 10.0
+# photonflow_roots: the directory a same-host server serves (PYME ignores the table).
+_REGISTRY = LocalRegistry(REGISTRY_FILENAME, side_tables=(("photonflow_roots", "name TEXT PRIMARY KEY, root TEXT"),))
 
 Source = Literal["static", "registry", "zeroconf"]
 
@@ -117,12 +116,15 @@ def service_name(cluster: str, *, computer: str, ident: str) -> str:
     return head[: _MAX_NAME - 4 - len(ident)] + "PID:" + ident
 
 
-def cluster_from_name(name: str) -> str | None:
-    """The cluster name inside a PYME instance name, or ``None`` when it is absent or was truncated."""
-    if not name.startswith(_NAME_PREFIX):
+def cluster_from_name(name: str, *, prefix: str = _NAME_PREFIX) -> str | None:
+    """The cluster name inside a PYME instance name, or ``None`` when it is absent or was truncated.
+
+    ``prefix`` is what comes before the cluster name (other services of photonflow name themselves the same way).
+    """
+    if not name.startswith(prefix):
         return None
-    end = name.find("]:", len(_NAME_PREFIX))
-    return None if end < 0 else name[len(_NAME_PREFIX) : end]
+    end = name.find("]:", len(prefix))
+    return None if end < 0 else name[len(prefix) : end]
 
 
 def _matches(cluster: str, announced: str | None, name: str) -> bool:
@@ -138,49 +140,21 @@ def _matches(cluster: str, announced: str | None, name: str) -> bool:
 
 def registry_path(environ: Mapping[str, str] | None = None) -> Path:
     """Location of PYME's same-host registry, ``<temp dir>/_pyme-http.sqlite`` (``TMPDIR`` first, like PYME)."""
-    environ = os.environ if environ is None else environ
-    for var in ("TMPDIR", "TEMP", "TMP"):
-        value = environ.get(var)
-        if value and os.path.isdir(value):
-            return Path(value) / REGISTRY_FILENAME
-    return Path(tempfile.gettempdir()) / REGISTRY_FILENAME
-
-
-@contextlib.contextmanager
-def _open_registry(path: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(path, timeout=_SQLITE_TIMEOUT_S)
-    try:
-        with conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS dns (name TEXT, address TEXT, port INTEGER, creation_time FLOAT, URI TEXT)"
-            )
-            conn.execute("CREATE TABLE IF NOT EXISTS photonflow_roots (name TEXT PRIMARY KEY, root TEXT)")
-            yield conn
-    finally:
-        conn.close()
+    return _REGISTRY.path(environ)
 
 
 def register_local(name: str, *, address: str, port: int, root: Path | None = None, path: Path | None = None) -> None:
     """Add a server to the same-host registry (the row PYME's ``PYMEDataServer -a local`` writes)."""
-    with _open_registry(path or registry_path()) as conn:
-        conn.execute("INSERT INTO dns VALUES (?, ?, ?, ?, ?)", (name, address, port, time.time(), ""))
+    with _REGISTRY.open(path or registry_path()) as conn:
+        _REGISTRY.insert(conn, name, address=address, port=port)
         if root is not None:
             conn.execute("INSERT OR REPLACE INTO photonflow_roots VALUES (?, ?)", (name, str(root)))
 
 
 def unregister_local(name: str, *, path: Path | None = None) -> None:
     """Remove every registry row of ``name``."""
-    with _open_registry(path or registry_path()) as conn:
-        conn.execute("DELETE FROM dns WHERE name = ?", (name,))
-        conn.execute("DELETE FROM photonflow_roots WHERE name = ?", (name,))
-
-
-def _port_open(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=_PROBE_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
+    with _REGISTRY.open(path or registry_path()) as conn:
+        _REGISTRY.delete(conn, name)
 
 
 def read_registry(cluster: str, *, path: Path | None = None, prune: bool = True) -> list[ServerInfo]:
@@ -199,7 +173,7 @@ def read_registry(cluster: str, *, path: Path | None = None, prune: bool = True)
     path = path or registry_path()
     if not path.exists():
         return []
-    with _open_registry(path) as conn:
+    with _REGISTRY.open(path) as conn:
         rows = conn.execute(
             "SELECT d.name, d.address, d.port, r.root FROM dns d LEFT JOIN photonflow_roots r ON r.name = d.name "
             "ORDER BY d.creation_time"
@@ -207,9 +181,7 @@ def read_registry(cluster: str, *, path: Path | None = None, prune: bool = True)
         newest = {name: (address, int(port), root) for name, address, port, root in rows}
         found: list[ServerInfo] = []
         for name, (address, port, root) in newest.items():
-            if prune and not _port_open(address, port):
-                conn.execute("DELETE FROM dns WHERE name = ? AND port = ?", (name, port))
-                conn.execute("DELETE FROM photonflow_roots WHERE name = ?", (name,))
+            if prune and not _REGISTRY.alive(conn, name, address=address, port=port):
                 continue
             if _matches(cluster, None, name):
                 found.append(

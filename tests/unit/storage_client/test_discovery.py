@@ -140,3 +140,26 @@ def test_static_duplicate_of_registered_server_is_listed_once(tmp_path: Path, li
     with advertise(cluster="lab", host="127.0.0.1", port=listener, mode="local", registry=db):
         found = find_servers("lab", servers=[f"http://127.0.0.1:{listener}"], registry=db, zeroconf=False)
     assert len(found) == 1 and found[0].source == "registry"
+
+
+def test_registry_files_keep_pyme_table_layout(tmp_path: Path, listener: int) -> None:
+    from photonflow.compute.discovery import advertise_scheduler
+
+    pyme_dns = "CREATE TABLE dns (name TEXT, address TEXT, port INTEGER, creation_time FLOAT, URI TEXT)"
+    servers, scheduler = tmp_path / "_pyme-http.sqlite", tmp_path / "sched.sqlite"
+    register_local("PYMEDataServer [c]:h - PID:1", address="127.0.0.1", port=listener, root=tmp_path, path=servers)
+    with advertise_scheduler(cluster="c", host="127.0.0.1", port=listener, api=None, mode="local", registry=scheduler):
+        pass
+    with sqlite3.connect(servers) as conn:
+        tables = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall())
+        row = conn.execute("SELECT name, address, port, URI FROM dns").fetchone()
+    conn.close()
+    assert tables == {
+        "dns": pyme_dns,
+        "photonflow_roots": "CREATE TABLE photonflow_roots (name TEXT PRIMARY KEY, root TEXT)",
+    }
+    assert row == ("PYMEDataServer [c]:h - PID:1", "127.0.0.1", listener, "")
+    with sqlite3.connect(scheduler) as conn:
+        scheduler_tables = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+    conn.close()
+    assert scheduler_tables == [("dns", pyme_dns)]
