@@ -32,12 +32,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from photonflow.errors import AlreadyExistsError, PhotonflowError, ProtocolError, ServerUnavailableError, StorageError
 from photonflow.storage.client._http import error_for_status
 from photonflow.storage.client._paths import normalize_path, quote_path
+from photonflow.storage.client._pipeline import read_response, request_head
 
 __all__ = ["ServerCounters", "Streamer", "StreamerStats"]
 
@@ -182,10 +182,7 @@ class _Channel:
             self._recover()
 
     def _write(self, sock: socket.socket, item: _Item) -> None:
-        lines = [f"PUT {quote_path(item.path)} HTTP/1.1", "Connection: keep-alive", f"Content-Length: {len(item.data)}"]
-        if self.owner.token:
-            lines.append(f"Authorization: Bearer {self.owner.token}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        head = request_head(item.path, len(item.data), self.owner.token)
         if item.sends:
             self.counters.resent += 1
             self.owner._note_resent(item.path)
@@ -291,7 +288,7 @@ class _Channel:
                     if not self._unacked or self._sock is not sock:
                         return
                     item = self._unacked[0]
-                status, reason = _read_response(stream)
+                status, reason = read_response(stream)
                 self._handle(item, status, reason)
         except (OSError, ValueError, ProtocolError) as exc:
             if self._sock is sock:
@@ -351,34 +348,6 @@ class _Channel:
 
     def join(self, timeout: float | None = None) -> None:
         self._sender.join(timeout)
-
-
-def _read_response(stream: BinaryIO) -> tuple[int, str]:
-    """Read one response (skipping interim ``1xx``); return status and reason, the body is discarded."""
-    while True:
-        status_line = stream.readline(65537)
-        if not status_line:
-            raise ConnectionError("server closed the connection with requests unanswered")
-        parts = status_line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            raise ProtocolError(f"bad status line {status_line[:100]!r}")
-        status = int(parts[1])
-        reason = parts[2].strip().decode("latin-1") if len(parts) > 2 else ""
-        length = 0
-        while (line := stream.readline(65537)) not in (b"\r\n", b"\n"):
-            if not line:
-                raise ConnectionError("connection closed inside response headers")
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
-        remaining = length
-        while remaining:
-            chunk = stream.read(min(remaining, 1 << 20))
-            if not chunk:
-                raise ConnectionError("connection closed inside a response body")
-            remaining -= len(chunk)
-        if status >= 200:
-            return status, reason
 
 
 class Streamer:

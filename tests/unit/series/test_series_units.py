@@ -1,4 +1,4 @@
-"""Pure parts of the series writer, the streamer's response parser and the spool simulator (no sockets)."""
+"""Pure parts of the series writer, the pipelined-PUT response parser and the spool simulator (no sockets)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from photonflow.cli.spool import simulate_scmos_frames
 from photonflow.errors import ProtocolError
 from photonflow.formats.series import _event_list, frame_name
+from photonflow.storage.client._pipeline import read_response
 from photonflow.storage.fsspec import ClusterFileSystem
-from photonflow.storage.streamer import Streamer, _read_response
+from photonflow.storage.streamer import Streamer
 
 
 def test_frame_names_follow_pyme() -> None:
@@ -35,22 +36,22 @@ def test_response_parser_reads_pipelined_answers_in_order() -> None:
             b"HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\nexist"
             b"HTTP/1.1 507 Insufficient Storage\r\nContent-Length: 2\r\n\r\n{}")
     stream = io.BytesIO(wire)
-    assert _read_response(stream) == (200, "OK")
-    assert _read_response(stream) == (405, "Method Not Allowed")
-    assert _read_response(stream) == (507, "Insufficient Storage")
+    assert read_response(stream) == (200, "OK")
+    assert read_response(stream) == (405, "Method Not Allowed")
+    assert read_response(stream) == (507, "Insufficient Storage")
     with pytest.raises(ConnectionError):
-        _read_response(stream)
+        read_response(stream)
 
 
 @pytest.mark.parametrize("wire", [b"garbage\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n"])
 def test_response_parser_rejects_garbage(wire: bytes) -> None:
     with pytest.raises(ProtocolError):
-        _read_response(io.BytesIO(wire))
+        read_response(io.BytesIO(wire))
 
 
 def test_response_parser_detects_a_cut_body() -> None:
     with pytest.raises(ConnectionError, match="inside a response body"):
-        _read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
+        read_response(io.BytesIO(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"))
 
 
 def test_streamer_validates_its_arguments() -> None:

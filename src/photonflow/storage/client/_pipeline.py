@@ -18,7 +18,7 @@ from photonflow.errors import ProtocolError
 
 from ._paths import quote_path
 
-__all__ = ["PipelineResult", "pipelined_put"]
+__all__ = ["PipelineResult", "pipelined_put", "read_response", "request_head"]
 
 # Small bodies go out in the same send as their header (one segment, no copy worth avoiding).
 _COALESCE_BYTES = 64 * 1024
@@ -32,23 +32,33 @@ class PipelineResult:
     error: BaseException | None = None
 
 
-def _request_head(path: str, size: int, token: str | None) -> bytes:
+def request_head(path: str, size: int, token: str | None) -> bytes:
+    """The head of a raw keep-alive PUT of ``size`` bytes (PYME's style: no ``Host``)."""
     lines = [f"PUT {quote_path(path)} HTTP/1.1", "Connection: keep-alive", f"Content-Length: {size}"]
     if token:
         lines.append(f"Authorization: Bearer {token}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
 
 
-def _read_response(stream: BinaryIO) -> int:
-    """Read one response, return its status; the body is discarded."""
+def read_response(stream: BinaryIO) -> tuple[int, str]:
+    """Read one response (skipping interim ``1xx``); return status and reason, the body is discarded.
+
+    Raises
+    ------
+    ConnectionError
+        The connection closed before or inside the response.
+    ProtocolError
+        The status line is not HTTP.
+    """
     while True:
         status_line = stream.readline(65537)
         if not status_line:
             raise ConnectionError("server closed the connection before answering every request")
         parts = status_line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
-            raise ProtocolError(f"bad status line {status_line!r}")
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            raise ProtocolError(f"bad status line {status_line[:100]!r}")
         status = int(parts[1])
+        reason = parts[2].strip().decode("latin-1") if len(parts) > 2 else ""
         length = 0
         while (line := stream.readline(65537)) not in (b"\r\n", b"\n"):
             if not line:
@@ -58,12 +68,12 @@ def _read_response(stream: BinaryIO) -> int:
                 length = int(value.strip())
         remaining = length
         while remaining:
-            chunk = stream.read(remaining)
+            chunk = stream.read(min(remaining, 1 << 20))
             if not chunk:
                 raise ConnectionError("connection closed inside a response body")
             remaining -= len(chunk)
-        if status != 100:
-            return status
+        if status >= 200:
+            return status, reason
 
 
 def pipelined_put(
@@ -94,7 +104,7 @@ def pipelined_put(
         stream = sock.makefile("rb")
         try:
             for _ in files:
-                result.statuses.append(_read_response(stream))
+                result.statuses.append(read_response(stream)[0])
         except (OSError, ProtocolError, ValueError) as exc:
             result.error = exc
         finally:
@@ -105,7 +115,7 @@ def pipelined_put(
     # A failed write shows up in the reader too (or it already has every answer): its account is authoritative.
     with contextlib.suppress(OSError):
         for path, data in files:
-            head = _request_head(path, len(data), token)
+            head = request_head(path, len(data), token)
             if len(data) <= _COALESCE_BYTES:
                 sock.sendall(head + data)
             else:
