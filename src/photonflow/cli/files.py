@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from photonflow._units import human_size
 from photonflow.cli._common import add_cluster_options, config_from_args
 
 if TYPE_CHECKING:
@@ -75,17 +76,6 @@ def _client(args: argparse.Namespace) -> ClusterClient:
     from photonflow.storage import ClusterClient
 
     return ClusterClient(config=config_from_args(args))
-
-
-def _human(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _ls(args: argparse.Namespace) -> int:
@@ -186,7 +176,7 @@ def _put(args: argparse.Namespace) -> int:
             else:
                 client.put_files([(remote, local.read_bytes()) for local, remote, _ in batch])
             bar.update(sum(n for _, _, n in batch))
-    print(f"stored {len(pairs)} file(s), {_human(total)}", file=sys.stderr)
+    print(f"stored {len(pairs)} file(s), {human_size(total)}", file=sys.stderr)
     return 0
 
 
@@ -196,7 +186,7 @@ def _status(args: argparse.Namespace) -> int:
     rows = [("SERVER", "RESPONSIVE", "FREE", "TOTAL", "USED%", "NAME")]
     for s in statuses:
         used = f"{100 * s.used / s.total:.0f}" if s.used is not None and s.total else "-"
-        rows.append((s.url, "yes" if s.responsive else "NO", _human(s.free), _human(s.total), used, s.name))
+        rows.append((s.url, "yes" if s.responsive else "NO", human_size(s.free), human_size(s.total), used, s.name))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])

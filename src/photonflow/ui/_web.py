@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from photonflow import _units
 from photonflow.ui.auth import WRITE_ROLES, AuthSettings, csrf_matches, new_csrf_token
 
 if TYPE_CHECKING:
@@ -124,15 +125,8 @@ async def blocking(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def human_size(size: int | float | None) -> str:
-    """Bytes as ``12.3 MiB``."""
-    if size is None:
-        return "–"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Bytes as ``12.3 MiB``; an en dash when unknown."""
+    return _units.human_size(size, missing="–")
 
 
 def breadcrumbs(path: str) -> list[tuple[str, str]]:
