@@ -13,11 +13,9 @@ import ctypes
 import dataclasses
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +24,8 @@ from typing import Any
 import pytest
 
 from photonflow.storage.server import RunningServer, start_server
+
+from ._process import stdout_lines
 
 _LISTENING = re.compile(r"photonflow dataserver listening on (http://\S+):(\d+) cluster=(\S+) root=(.*)$")
 _START_TIMEOUT_S = 30.0
@@ -113,22 +113,11 @@ def _die_with_parent() -> None:
 
 
 def _wait_listening(proc: subprocess.Popen[str], root: Path, cluster: str, log_path: Path) -> DataServerProcess:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=0.2):
-                if proc.poll() is not None:
-                    break
-                continue
-            line = proc.stdout.readline()
-            if not line:
-                break
-            match = _LISTENING.match(line.strip())
-            if match:
-                url = f"{match.group(1)}:{match.group(2)}"
-                return DataServerProcess(proc=proc, url=url, port=int(match.group(2)), root=root, cluster=cluster)
+    for line in stdout_lines(proc, timeout=_START_TIMEOUT_S):
+        match = _LISTENING.match(line.strip())
+        if match:
+            url = f"{match.group(1)}:{match.group(2)}"
+            return DataServerProcess(proc=proc, url=url, port=int(match.group(2)), root=root, cluster=cluster)
     proc.kill()
     proc.communicate(timeout=10)
     raise RuntimeError(f"data server did not start within {_START_TIMEOUT_S} s; stderr:\n{log_path.read_text()}")

@@ -5,16 +5,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import selectors
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from photonflow.storage.server import RunningServer
+
+from ..._process import stdout_lines
 
 _LISTENING = re.compile(r"photonflow webdav listening on (https?://\S+) ")
 USER, PASSWORD = "litmus", "s3cret-for-tests"
@@ -43,23 +43,12 @@ def start_webdav(servers: list[RunningServer], tmp: Path, *, extra: list[str] | 
 
 def wait_url(proc: subprocess.Popen[str], timeout: float = 30.0) -> str:
     """The URL the gateway prints once it listens."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
     seen = []
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=0.2):
-                if proc.poll() is not None:
-                    break
-                continue
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            match = _LISTENING.match(line)
-            if match:
-                return match.group(1)
+    for line in stdout_lines(proc, timeout=timeout):
+        seen.append(line)
+        match = _LISTENING.match(line)
+        if match:
+            return match.group(1)
     proc.kill()
     raise RuntimeError("photonflow webdav did not start:\n" + "".join(seen))
 
