@@ -85,7 +85,32 @@ class _Shared:
             return [p.rsplit("/", 1)[-1] for p in self._placeholders if p.rpartition("/")[0] == prefix]
 
 
-class _File(DAVNonCollection):
+class _Stored:
+    """Write-once refusals of a file or directory stored on the cluster (mixed in before WsgiDAV's resource class)."""
+
+    _shared: _Shared
+
+    def handle_delete(self) -> bool:
+        raise _refuse("DELETE")
+
+    def delete(self) -> None:
+        raise _refuse("DELETE")
+
+    def handle_move(self, dest_path: str) -> bool:
+        raise _refuse("MOVE")
+
+    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> None:
+        raise _refuse("PROPPATCH")
+
+    def _check_copy(self, dest_path: str, *, is_move: bool) -> None:
+        """Refuse a MOVE, and a COPY onto a name that exists."""
+        if is_move:
+            raise _refuse("MOVE")
+        if self._shared.files.stat(dest_path) is not None:
+            raise _refuse("COPY over an existing name")
+
+
+class _File(_Stored, DAVNonCollection):
     """An existing cluster file."""
 
     def __init__(self, path: str, environ: dict[str, Any], shared: _Shared, stat: FileStat) -> None:
@@ -126,23 +151,8 @@ class _File(DAVNonCollection):
     def begin_write(self, *, content_type: str | None = None) -> Any:
         raise _refuse("Overwriting")
 
-    def handle_delete(self) -> bool:
-        raise _refuse("DELETE")
-
-    def delete(self) -> None:
-        raise _refuse("DELETE")
-
-    def handle_move(self, dest_path: str) -> bool:
-        raise _refuse("MOVE")
-
-    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> None:
-        raise _refuse("PROPPATCH")
-
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> bool:
-        if is_move:
-            raise _refuse("MOVE")
-        if self._shared.files.stat(dest_path) is not None:
-            raise _refuse("COPY over an existing name")
+        self._check_copy(dest_path, is_move=is_move)
         reader = self.get_content()
         data = b"".join(iter(lambda: reader.read(1 << 20), b""))
         try:
@@ -232,7 +242,7 @@ class _LimitedWriter(io.RawIOBase):
         super().close()
 
 
-class _Directory(DAVCollection):
+class _Directory(_Stored, DAVCollection):
     """A directory of the merged namespace (the root included)."""
 
     def __init__(self, path: str, environ: dict[str, Any], shared: _Shared) -> None:
@@ -283,29 +293,14 @@ class _Directory(DAVCollection):
         except ValueError as exc:
             raise DAVError(HTTP_FORBIDDEN, context_info=str(exc)) from exc
 
-    def handle_delete(self) -> bool:
-        raise _refuse("DELETE")
-
-    def delete(self) -> None:
-        raise _refuse("DELETE")
-
     def support_recursive_delete(self) -> bool:
         return False
-
-    def handle_move(self, dest_path: str) -> bool:
-        raise _refuse("MOVE")
 
     def support_recursive_move(self, dest_path: str) -> bool:
         return False
 
-    def set_property_value(self, name: str, value: Any, *, dry_run: bool = False) -> None:
-        raise _refuse("PROPPATCH")
-
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> bool:
-        if is_move:
-            raise _refuse("MOVE")
-        if self._shared.files.stat(dest_path) is not None:
-            raise _refuse("COPY over an existing name")
+        self._check_copy(dest_path, is_move=is_move)
         try:
             self._shared.files.mkdir(dest_path)
         except StorageError as exc:

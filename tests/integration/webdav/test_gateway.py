@@ -74,6 +74,29 @@ def test_write_once_put_and_refusals_say_why(gateway: Gateway) -> None:
     assert any((Path(s.root) / "newdir").is_dir() for s in gateway.servers)  # a real directory
 
 
+def test_stored_files_and_directories_refuse_changes_and_copy_to_new_names(gateway: Gateway) -> None:
+    assert _request(gateway.url, "PUT", "/c.txt", _AUTH, b"kept")[0] == 201
+    assert _request(gateway.url, "MKCOL", "/cdir", _AUTH)[0] == 201
+    proppatch = (b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x"><D:set><D:prop>'
+                 b"<Z:tag>v</Z:tag></D:prop></D:set></D:propertyupdate>")
+    for path, other in (("/c.txt", "/cdir"), ("/cdir", "/c.txt")):
+        refused = (("DELETE", {}, None), ("MOVE", {"Destination": f"{gateway.url}/moved"}, None),
+                   ("COPY", {"Destination": f"{gateway.url}{other}", "Overwrite": "T"}, None),
+                   ("PROPPATCH", {"Content-Type": "application/xml"}, proppatch))
+        for method, headers, body in refused:
+            status, _, answer = _request(gateway.url, method, path, {**_AUTH, **headers}, body)
+            if method == "PROPPATCH":  # refused per property inside a 207 multistatus
+                assert status == 207 and b"403" in answer, path
+            else:
+                assert status == 403 and WRITE_ONCE_MESSAGE.split(":")[0].encode() in answer, (method, path)
+    assert _request(gateway.url, "COPY", "/c.txt", {**_AUTH, "Destination": f"{gateway.url}/c2.txt"})[0] == 201
+    assert _request(gateway.url, "GET", "/c2.txt", _AUTH)[2] == b"kept"
+    assert _request(gateway.url, "COPY", "/cdir", {**_AUTH, "Destination": f"{gateway.url}/cdir2", "Depth": "0"})[0] \
+        == 201
+    assert any((Path(s.root) / "cdir2").is_dir() for s in gateway.servers)
+    assert _request(gateway.url, "GET", "/c.txt", _AUTH)[2] == b"kept"
+
+
 def test_zero_byte_probe_then_upload_like_finder(gateway: Gateway) -> None:
     assert _request(gateway.url, "PUT", "/f.bin", _AUTH, b"")[0] == 201
     assert _request(gateway.url, "PROPFIND", "/f.bin", {**_AUTH, "Depth": "0"})[0] == 207
