@@ -11,18 +11,14 @@ import pytest
 
 from photonflow.storage.server import RunningServer
 
+from ..._http import http_request
+
 HEADER_LINE = re.compile(r"^[!-9;-~]+: [^\r\n]*$")
 
 
 def request(srv: RunningServer, method: str, path: str, body: bytes | None = None,
             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
+    return http_request(srv.host, srv.port, method, path, body=body, headers=headers)
 
 
 @pytest.fixture

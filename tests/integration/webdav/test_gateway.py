@@ -16,6 +16,7 @@ import pytest
 from photonflow.storage import ClusterClient
 from photonflow.webdav import WRITE_ONCE_MESSAGE
 
+from ..._http import http_request
 from .conftest import PASSWORD, USER, Gateway, start_webdav, wait_url
 
 _AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
@@ -24,13 +25,7 @@ _AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encod
 def _request(url: str, method: str, path: str, headers: dict[str, str] | None = None,
              body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
     host, port = url.split("//", 1)[1].rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=20)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
+    return http_request(host, int(port), method, path, body=body, headers=headers, timeout=20)
 
 
 def test_refuses_to_start_without_credentials() -> None:

@@ -9,17 +9,13 @@ import pytest
 
 from photonflow.storage.server import RunningServer
 
+from ..._http import http_request
+
 DATA = (bytes(range(256)) * 1200)[:300_000]  # 300 kB: above the server's small-file threshold, so sent with sendfile
 
 
 def _get(srv: RunningServer, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
-    try:
-        conn.request("GET", path, headers=headers)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
+    return http_request(srv.host, srv.port, "GET", path, headers=headers)
 
 
 @pytest.fixture
