@@ -1,5 +1,6 @@
 """Shared fixtures: in-process and subprocess data servers on loopback.
 
+``listener`` is the port of a socket listening on 127.0.0.1.
 ``dataserver(root=None, *, cluster="test", token=None, **kw)`` starts a server in this process (stopped at
 teardown); ``dataserver_process(root=None, *, cluster="test", token=None, args=())`` runs
 ``python -m photonflow dataserver ... --port 0 --advertise none [args...]`` (environment plus ``env``) and returns a
@@ -14,6 +15,7 @@ import dataclasses
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,6 +33,16 @@ _LISTENING = re.compile(r"photonflow dataserver listening on (http://\S+):(\d+) 
 _START_TIMEOUT_S = 30.0
 _PR_SET_PDEATHSIG = 1
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """Port of a socket listening on 127.0.0.1 (accepting nothing) for the test's duration."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock.getsockname()[1]
+    sock.close()
 
 
 @pytest.fixture
