@@ -19,6 +19,7 @@ from typing import TypeVar
 import tables
 
 from photonflow.storage.server._aggregate import _StripedLocks
+from photonflow.storage.server._writeonce import fsync_path
 
 __all__ = ["ContainerAccess", "split_container"]
 
@@ -44,14 +45,6 @@ def split_container(rel: str, suffixes: tuple[str, ...]) -> tuple[str, str]:
         if part.endswith(suffixes) and len(part) > max(len(s) for s in suffixes if part.endswith(s)):
             return "/".join(parts[: i + 1]), "/".join(parts[i + 1 :])
     raise ValueError(f"the path must name a {' or '.join(suffixes)} file, e.g. 'run1/x{suffixes[0]}/<part>'")
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ContainerAccess:
@@ -80,9 +73,9 @@ class ContainerAccess:
                 except tables.HDF5ExtError as exc:
                     raise OSError(f"HDF5 error updating {os.path.basename(path)}: {exc}") from exc
             if self._fsync:
-                _fsync(path)
+                fsync_path(path)
                 if created:
-                    _fsync(os.path.dirname(path))
+                    fsync_path(os.path.dirname(path))
         return result
 
     def read(self, path: str, query: Callable[[], T]) -> T:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable
 from typing import Protocol
 
-__all__ = ["TempFile", "WorkDir"]
+__all__ = ["TempFile", "WorkDir", "fsync_path"]
 
 
 class _FdSource(Protocol):
@@ -160,7 +160,7 @@ class TempFile:
                 self._fd = None
                 os.link(self.path, final)
             if self._fsync:
-                _fsync_dir(os.path.dirname(final))
+                fsync_path(os.path.dirname(final))
         finally:
             self.discard()
 
@@ -185,8 +185,9 @@ class TempFile:
         self.discard()
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def fsync_path(path: str) -> None:
+    """Flush a file or directory, named by path, to disk (a directory: so a new entry in it survives a crash)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
