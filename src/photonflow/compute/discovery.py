@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from photonflow.storage._registry import LocalRegistry
-from photonflow.storage.discovery import cluster_from_name, computer_name, zeroconf_instance
+from photonflow.storage.discovery import MdnsAnnouncement, cluster_from_name, computer_name, zeroconf_instance
 
 if TYPE_CHECKING:
     from photonflow.config import Config
@@ -57,9 +55,7 @@ class _Advertisement:
         self.name = f"{_PREFIX}{cluster}]:{computer_name()} - PID:{os.getpid()}.{port}"[:63]
         self._registry = registry or scheduler_registry_path()
         self._local = False
-        self._zc: Any = None
-        self._info: Any = None
-        self._thread: threading.Thread | None = None
+        self._mdns: MdnsAnnouncement | None = None
         if mode == "none":
             return
         address = "127.0.0.1" if host in ("", "0.0.0.0") or host.startswith("127.") else host
@@ -67,16 +63,9 @@ class _Advertisement:
             _REGISTRY.insert(conn, self.name, address=address, port=port, uri=api or "")
         self._local = True
         if mode == "zeroconf":
-            from zeroconf import ServiceInfo
-
-            self._zc = zeroconf_instance(interfaces)  # not the scheduler's event loop, which close() would block
             addresses = list(interfaces) if host in ("", "0.0.0.0") and interfaces else [address]
-            self._info = ServiceInfo(SCHEDULER_SERVICE_TYPE, f"{self.name}.{SCHEDULER_SERVICE_TYPE}",
-                                     addresses=[socket.inet_aton(a) for a in addresses], port=port,
-                                     properties={"cluster": cluster, "api": api or ""})
-            # mDNS probing takes ~1.5 s; the scheduler serves meanwhile
-            self._thread = threading.Thread(target=self._zc.register_service, args=(self._info,), daemon=True)
-            self._thread.start()
+            self._mdns = MdnsAnnouncement(SCHEDULER_SERVICE_TYPE, self.name, addresses=addresses, port=port,
+                                          properties={"cluster": cluster, "api": api or ""}, interfaces=interfaces)
 
     def __enter__(self) -> _Advertisement:
         return self
@@ -85,13 +74,9 @@ class _Advertisement:
         self.close()
 
     def close(self) -> None:
-        if self._zc is not None:
-            if self._thread is not None:
-                self._thread.join()
-            with contextlib.suppress(Exception):
-                self._zc.unregister_service(self._info)
-            self._zc.close()
-            self._zc = None
+        if self._mdns is not None:
+            self._mdns.close()
+            self._mdns = None
         if self._local:
             with _REGISTRY.open(self._registry) as conn:
                 _REGISTRY.delete(conn, self.name)

@@ -31,13 +31,14 @@ from photonflow.errors import ConfigError
 from photonflow.storage._registry import LocalRegistry
 
 if TYPE_CHECKING:
-    from zeroconf import ServiceInfo, ServiceStateChange, Zeroconf
+    from zeroconf import ServiceStateChange, Zeroconf
 
     from photonflow.config import Config
 
 __all__ = [
     "REGISTRY_FILENAME",
     "SERVICE_TYPE",
+    "MdnsAnnouncement",
     "ServerDirectory",
     "ServerInfo",
     "advertise",
@@ -444,6 +445,64 @@ def find_servers(
 # ---------------------------------------------------------------------------------------------------- advertise
 
 
+class MdnsAnnouncement:
+    """One mDNS service registration on its own zeroconf instance, until :meth:`close`.
+
+    Registration (mDNS probing takes ~1.5 s by protocol) runs in the background, so a service can serve at once.
+
+    Parameters
+    ----------
+    service_type : str
+        E.g. :data:`SERVICE_TYPE`.
+    instance : str
+        Instance name (at most 63 characters).
+    addresses : sequence of str
+        IPv4 addresses announced.
+    port : int
+        Port announced.
+    properties : Mapping[str, str]
+        TXT record.
+    interfaces : sequence of str, optional
+        Interface addresses zeroconf binds to (default: all).
+    """
+
+    def __init__(
+        self,
+        service_type: str,
+        instance: str,
+        *,
+        addresses: Sequence[str],
+        port: int,
+        properties: Mapping[str, str],
+        interfaces: Sequence[str] | None,
+    ) -> None:
+        from zeroconf import ServiceInfo
+
+        # Its own instance, never the caller's event loop (which close() would block).
+        self._zc: Zeroconf | None = zeroconf_instance(interfaces)
+        self._info = ServiceInfo(
+            service_type,
+            f"{instance}.{service_type}",
+            addresses=[socket.inet_aton(a) for a in addresses],
+            port=port,
+            properties=dict(properties),
+        )
+        self._thread = threading.Thread(
+            target=self._zc.register_service, args=(self._info,), daemon=True, name="pf-mdns-register"
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Unregister and stop zeroconf (idempotent)."""
+        if self._zc is None:
+            return
+        self._thread.join()
+        with contextlib.suppress(Exception):  # already gone (e.g. name conflict during probing)
+            self._zc.unregister_service(self._info)
+        self._zc.close()
+        self._zc = None
+
+
 class _Advertisement:
     """Registration of one server; undone by :meth:`close` (also on ``__exit__``)."""
 
@@ -463,33 +522,21 @@ class _Advertisement:
         self.name = service_name(cluster, computer=computer_name(), ident=f"{os.getpid()}.{port}")
         self._registry = registry
         self._registered_local = False
-        self._zc: Zeroconf | None = None
-        self._info: ServiceInfo | None = None
-        self._thread: threading.Thread | None = None
+        self._mdns: MdnsAnnouncement | None = None
         if mode == "none":
             return
         local_address = "127.0.0.1" if host in ("", "0.0.0.0") or host.startswith("127.") else host
         register_local(self.name, address=local_address, port=port, root=root, path=registry)
         self._registered_local = True
         if mode == "zeroconf":
-            self._start_mdns(cluster, host, port, interfaces)
-
-    def _start_mdns(self, cluster: str, host: str, port: int, interfaces: Sequence[str] | None) -> None:
-        from zeroconf import ServiceInfo
-
-        self._zc = zeroconf_instance(interfaces)
-        self._info = ServiceInfo(
-            SERVICE_TYPE,
-            f"{self.name}.{SERVICE_TYPE}",
-            addresses=[socket.inet_aton(a) for a in _advertised_addresses(host, interfaces)],
-            port=port,
-            properties={"cluster": cluster},
-        )
-        # mDNS probing takes ~1.5 s by protocol; run it in the background so a server starts serving at once.
-        self._thread = threading.Thread(
-            target=self._zc.register_service, args=(self._info,), daemon=True, name="pf-mdns-register"
-        )
-        self._thread.start()
+            self._mdns = MdnsAnnouncement(
+                SERVICE_TYPE,
+                self.name,
+                addresses=_advertised_addresses(host, interfaces),
+                port=port,
+                properties={"cluster": cluster},
+                interfaces=interfaces,
+            )
 
     def __enter__(self) -> _Advertisement:
         return self
@@ -499,13 +546,9 @@ class _Advertisement:
 
     def close(self) -> None:
         """Unregister everywhere (idempotent)."""
-        if self._zc is not None and self._info is not None:
-            if self._thread is not None:
-                self._thread.join()
-            with contextlib.suppress(Exception):  # already gone (e.g. name conflict during probing)
-                self._zc.unregister_service(self._info)
-            self._zc.close()
-            self._zc = None
+        if self._mdns is not None:
+            self._mdns.close()
+            self._mdns = None
         if self._registered_local:
             unregister_local(self.name, path=self._registry)
             self._registered_local = False
