@@ -720,13 +720,20 @@ class ClusterClient:
             ):
                 self._note_written(url, path, len(data), data, servers)
                 return f"{url}{quote_path(path)}"
-            error = error_for_status(response.status, server=url, path=path, reason=response.reason)
-            if not isinstance(error, InsufficientStorageError):
-                raise error
-            self._free[url] = (time.monotonic(), 0)
-            last_error = error
+            last_error = self._full_or_raise(url, path, response)
         assert last_error is not None
         raise last_error
+
+    def _full_or_raise(self, url: str, path: str, response: Response) -> InsufficientStorageError:
+        """Raise the error of a failed write, unless the server is full (507): then note it and return the error.
+
+        The caller then tries the next server, and raises the returned error if none is left.
+        """
+        error = error_for_status(response.status, server=url, path=path, reason=response.reason)
+        if not isinstance(error, InsufficientStorageError):
+            raise error
+        self._free[url] = (time.monotonic(), 0)
+        return error
 
     def _holds(self, url: str, path: str, data: bytes) -> bool:
         """Whether ``url`` already stores exactly ``data`` at ``path`` (our own earlier, unacknowledged PUT)."""
@@ -783,11 +790,7 @@ class ClusterClient:
                 listing = self._parent_listing(path, fresh=True)
                 if listing is not None and (existing := self._existing_dir(listing, name, path, exist_ok=exist_ok)):
                     return existing
-            error = error_for_status(response.status, server=url, path=path, reason=response.reason)
-            if not isinstance(error, InsufficientStorageError):
-                raise error
-            self._free[url] = (time.monotonic(), 0)
-            last_error = error
+            last_error = self._full_or_raise(url, path, response)
         assert last_error is not None
         raise last_error
 
