@@ -2,7 +2,7 @@
 
 * same-host registry ``<temp dir>/_photonflow-scheduler.sqlite``, PYME's table layout ``dns(name, address, port,
   creation_time, URI)``: ``port`` is the Dask scheduler's, ``URI`` the rule API's URL;
-* mDNS service type ``_photonflow-scheduler._tcp.local.``, TXT ``cluster=<name>`` and ``api=<url>``;
+* mDNS service type ``_pf-scheduler._tcp.local.``, TXT ``cluster=<name>`` and ``api=<url>``;
 * or a static address from config (``scheduler_address``, ``scheduler_api``).
 """
 
@@ -30,7 +30,7 @@ __all__ = [
     "wait_for_scheduler",
 ]
 
-SCHEDULER_SERVICE_TYPE = "_photonflow-scheduler._tcp.local."
+SCHEDULER_SERVICE_TYPE = "_pf-scheduler._tcp.local."  # RFC 6763: service names are at most 15 bytes
 _REGISTRY = LocalRegistry("_photonflow-scheduler.sqlite")
 _PREFIX = "PhotonflowScheduler ["
 

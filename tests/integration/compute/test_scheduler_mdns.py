@@ -12,8 +12,6 @@ LOOPBACK = ["127.0.0.1"]
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="known bug: '_photonflow-scheduler' is longer than the 15 bytes RFC 6763 "
-                   "allows a service name; zeroconf refuses to register it (BadTypeInNameException, register thread)")
 def test_scheduler_advertised_over_mdns_is_found_with_its_api(tmp_path: Path, listener: int) -> None:
     empty = tmp_path / "empty.sqlite"  # keep the registry out of it: only mDNS can find the scheduler
     with advertise_scheduler(cluster="zc-sched", host="127.0.0.1", port=listener, api="http://127.0.0.1:9",
